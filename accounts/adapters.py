@@ -1,0 +1,11 @@
+"""allauth hooks."""
+
+from __future__ import annotations
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request) -> bool:
+        return getattr(settings, "SIGNUP_OPEN", True)

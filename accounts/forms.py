@@ -1,0 +1,79 @@
+"""HTML forms for account and organization pages."""
+
+from __future__ import annotations
+
+from django import forms
+
+from accounts.models import Organization, Theme
+from accounts.roles import Role
+from asterweb.errors import ApplicationError
+
+
+def form_add_application_error(form: forms.Form, error: ApplicationError) -> None:
+    """Show a service's refusal on the form: per field where it names fields, else at the top."""
+    placed = False
+    for field, messages in error.fields.items():
+        if field in form.fields:
+            for message in messages:
+                form.add_error(field, message)
+            placed = True
+    if not placed:
+        form.add_error(None, error.detail)
+
+
+class OrganizationCreateForm(forms.Form):
+    name = forms.CharField(max_length=100)
+
+
+class OrganizationSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = ["name", "require_2fa"]
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class OwnershipTransferForm(forms.Form):
+    member = forms.TypedChoiceField(coerce=int, label="New owner")
+
+    def __init__(self, *args, candidates: list[tuple[int, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["member"].choices = candidates
+
+
+class OrganizationDeleteForm(forms.Form):
+    confirm = forms.CharField(label="Type the organization's address to confirm", max_length=50)
+
+
+class AccountDeleteForm(forms.Form):
+    confirm = forms.CharField(label="Type DELETE to confirm", max_length=10)
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"]
+        if value != "DELETE":
+            raise forms.ValidationError("Type DELETE in capitals to confirm.")
+        return value
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.CharField(required=False, max_length=64)
+    actor = forms.CharField(required=False, max_length=254)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise forms.ValidationError("“From” must be on or before “to”.")
+        return data
+
+
+class ThemeForm(forms.Form):
+    theme = forms.ChoiceField(choices=Theme.choices)

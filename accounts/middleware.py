@@ -1,0 +1,69 @@
+"""Resolves the organization and the caller's membership once for every ``/o/<org_slug>/`` URL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from allauth.mfa.utils import is_mfa_enabled
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from accounts.access import allows_without_2fa, declared_min_role
+from accounts.models import Membership, Organization
+from accounts.roles import role_at_least
+
+ORG_URL_KWARG = "org_slug"
+
+
+class OrganizationMiddleware:
+    """Sets ``request.organization`` and ``request.membership`` and enforces the view's
+    declared minimum role. A missing or foreign organization is a 404 (never confirm it
+    exists); a role below the minimum is a 403; an undeclared view is a server bug."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.organization = None  # type: ignore[attr-defined]
+        request.membership = None  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: tuple, kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        if ORG_URL_KWARG not in kwargs:
+            return None
+        min_role = declared_min_role(view)
+        if min_role is None:
+            raise ImproperlyConfigured(f"{view.__module__}.{view.__name__} is an organization view without org_view(min_role=...)")
+        slug = kwargs.pop(ORG_URL_KWARG)
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        membership = (
+            Membership.objects.for_user(request.user)
+            .filter(organization__slug=slug, organization__deleted_at__isnull=True)
+            .select_related("organization")
+            .first()
+        )
+        if membership is None:
+            raise Http404("No such organization.")
+        organization: Organization = membership.organization
+        request.organization = organization  # type: ignore[attr-defined]
+        request.membership = membership  # type: ignore[attr-defined]
+        structlog.contextvars.bind_contextvars(org_id=organization.pk)
+        if organization.require_2fa and not allows_without_2fa(view) and not is_mfa_enabled(request.user):
+            messages.warning(
+                request, f"{organization.name} requires two-factor authentication. Set it up to continue."
+            )
+            return redirect("mfa_activate_totp")
+        if not role_at_least(membership.role, min_role):
+            raise PermissionDenied(f"This needs the {min_role.label.lower()} role or higher.")
+        if request.user.default_organization_id != organization.pk:
+            request.user.default_organization = organization
+            request.user.save(update_fields=["default_organization"])
+        return None

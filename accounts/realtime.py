@@ -1,0 +1,28 @@
+"""Pushing organization events to open dashboards over websockets (Channels groups in Redis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from accounts.models import Organization
+from accounts.roles import Role
+
+
+def organization_group(organization_id: int) -> str:
+    return f"org.{organization_id}"
+
+
+def organization_broadcast(
+    *, organization: Organization, event_type: str, data: dict[str, Any], min_role: Role = Role.VIEWER
+) -> None:
+    """Send an event to every connected member whose role is at least ``min_role``."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    async_to_sync(layer.group_send)(
+        organization_group(organization.pk),
+        {"type": "org.event", "event": event_type, "data": data, "min_role": str(min_role)},
+    )

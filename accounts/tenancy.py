@@ -1,0 +1,106 @@
+"""The tenancy bases (ARCHITECTURE.md rule 2).
+
+``TenantModel`` rows belong to one organization. Their default manager refuses to
+evaluate a query that was not scoped with ``.for_org(org)``, so forgetting the
+organization is a loud error rather than a data leak. ``all_objects`` is the escape
+hatch for admin, migrations and system jobs. ``SharedModel`` marks data that belongs
+to no tenant (candles, public news, the astro table).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self
+
+from django.db import models
+
+if TYPE_CHECKING:
+    from accounts.models import Organization
+
+
+class UnscopedQueryError(RuntimeError):
+    """A tenant-owned table was queried without naming the organization."""
+
+
+class TenantQuerySet(models.QuerySet):
+    """A queryset that must be scoped before it touches the database."""
+
+    _is_scoped: bool = False
+
+    def for_org(self, organization: Organization) -> Self:
+        """Rows of ``organization`` only: the one way into a tenant table."""
+        if organization is None or organization.pk is None:
+            raise UnscopedQueryError(f"{self.model.__name__}.objects.for_org() needs a saved organization")
+        return self._mark_scoped(self.filter(organization=organization))
+
+    def _mark_scoped(self, queryset: Self) -> Self:
+        queryset._is_scoped = True
+        return queryset
+
+    def _clone(self) -> Self:
+        clone = super()._clone()
+        clone._is_scoped = self._is_scoped
+        return clone
+
+    def _require_scope(self) -> None:
+        if not self._is_scoped:
+            raise UnscopedQueryError(
+                f"{self.model.__name__} queried without an organization: "
+                f"use {self.model.__name__}.objects.for_org(org)"
+            )
+
+    def _fetch_all(self) -> None:
+        if self._result_cache is None:
+            self._require_scope()
+        super()._fetch_all()
+
+    def iterator(self, *args: Any, **kwargs: Any):
+        self._require_scope()
+        return super().iterator(*args, **kwargs)
+
+    def count(self) -> int:
+        if self._result_cache is None:
+            self._require_scope()
+        return super().count()
+
+    def exists(self) -> bool:
+        if self._result_cache is None:
+            self._require_scope()
+        return super().exists()
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self._require_scope()
+        return super().aggregate(*args, **kwargs)
+
+    def update(self, **kwargs: Any) -> int:
+        self._require_scope()
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        self._require_scope()
+        return super().delete()
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+    """Default manager of tenant models; every read goes through ``for_org``."""
+
+
+class TenantModel(models.Model):
+    """Base of every tenant-owned model."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantManager()
+    all_objects = models.Manager()
+
+    class Meta:
+        abstract = True
+        # Subclasses that declare their own Meta must inherit this one (``class Meta(TenantModel.Meta)``);
+        # the ``accounts.E001`` system check fails any tenant model whose default manager is unscoped.
+        default_manager_name = "objects"
+
+
+class SharedModel(models.Model):
+    """Base of data that belongs to no tenant: readable by everyone, written by system jobs."""
+
+    class Meta:
+        abstract = True

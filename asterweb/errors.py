@@ -1,0 +1,33 @@
+"""Typed application errors raised by services. Views turn them into form errors or
+messages; the API (one exception handler) turns them into ``{type, code, detail, fields}``."""
+
+from __future__ import annotations
+
+
+class ApplicationError(Exception):
+    """A request that cannot be carried out as asked; the message is for the person who asked."""
+
+    status_code = 400
+    code = "invalid"
+
+    def __init__(self, detail: str, *, code: str | None = None, fields: dict[str, list[str]] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        if code:
+            self.code = code
+        self.fields = fields or {}
+
+
+class PermissionDeniedError(ApplicationError):
+    status_code = 403
+    code = "permission_denied"
+
+
+class NotFoundError(ApplicationError):
+    status_code = 404
+    code = "not_found"
+
+
+class ConflictError(ApplicationError):
+    status_code = 409
+    code = "conflict"

@@ -1,0 +1,44 @@
+"""The test suite: its own database (pytest-django's test_<name>) and its own Redis logical database."""
+
+from urllib.parse import urlsplit, urlunsplit
+
+from .base import *  # noqa: F403
+from .base import CACHES, CHANNEL_LAYERS, DATABASES, REDIS_URL, env
+
+SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdefghijklmnop"
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+
+
+def _with_redis_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = "&".join(p for p in parts.query.split("&") if p and not p.startswith("db="))
+        return urlunsplit(parts._replace(query=(query + "&" if query else "") + f"db={db}"))
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+TEST_REDIS_DB = env.int("TEST_REDIS_DB", default=15)
+REDIS_URL = _with_redis_db(REDIS_URL, TEST_REDIS_DB)
+CACHES["default"]["LOCATION"] = REDIS_URL
+CACHES["default"]["KEY_PREFIX"] = "asterai-test"
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+
+# Several suites may share one server (parallel sessions): TEST_DATABASE_NAME keeps them apart.
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_asterai")}
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "reset_password": "20/m/ip,5/m/key",
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from asterweb import health, views
+
+urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("", include("django_prometheus.urls")),
+]
+
+handler400 = "asterweb.views.error_400"
+handler403 = "asterweb.views.error_403"
+handler404 = "asterweb.views.error_404"
+handler500 = "asterweb.views.error_500"
