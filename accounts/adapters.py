@@ -8,4 +8,5 @@ from django.conf import settings
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
-        return getattr(settings, "SIGNUP_OPEN", True)
+        """Closed deployments still let invited people sign up (the invitation link proves it)."""
+        return settings.SIGNUP_OPEN or bool(request.session.get("invitation_token"))

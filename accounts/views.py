@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
 from allauth.account.adapter import get_adapter
@@ -17,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
@@ -107,7 +109,10 @@ def theme_set(request: HttpRequest) -> HttpResponse:
     services.user_set_theme(user=request.user, theme=form.cleaned_data["theme"])
     if request.htmx:
         return HttpResponse(status=204)
-    return redirect(request.headers.get("Referer") or "app_home")
+    back = request.headers.get("Referer", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(back)
+    return redirect("app_home")
 
 
 # --- invitations (reached from the emailed link) ---------------------------------------
@@ -211,6 +216,17 @@ def _invitation(request: HttpRequest, invitation_id: int) -> Invitation:
     return get_object_or_404(Invitation.objects.for_org(request.organization), pk=invitation_id)
 
 
+def _members_action(request: HttpRequest, action: Callable[[], object], success: str) -> HttpResponse:
+    """Run a member/invitation service, report the outcome as a message, back to the members page."""
+    try:
+        action()
+    except ApplicationError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, success)
+    return redirect("org_members", request.organization.slug)
+
+
 @org_view(Role.ADMIN)
 @require_POST
 def member_role(request: HttpRequest, member_id: int) -> HttpResponse:
@@ -219,31 +235,27 @@ def member_role(request: HttpRequest, member_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose a valid role.")
         return redirect("org_members", request.organization.slug)
-    try:
-        services.membership_change_role(
-            organization=request.organization, actor_membership=request.membership,
-            membership=membership, role=form.cleaned_data["role"],
-        )
-    except ApplicationError as error:
-        messages.error(request, error.detail)
-    else:
-        messages.success(request, f"{membership.user.email} is now {membership.get_role_display().lower()}.")
-    return redirect("org_members", request.organization.slug)
+    role = Role(form.cleaned_data["role"])
+    return _members_action(
+        request,
+        lambda: services.membership_change_role(
+            organization=request.organization, actor_membership=request.membership, membership=membership, role=role
+        ),
+        f"{membership.user.email} is now {role.label.lower()}.",
+    )
 
 
 @org_view(Role.ADMIN)
 @require_POST
 def member_remove(request: HttpRequest, member_id: int) -> HttpResponse:
     membership = _member(request, member_id)
-    try:
-        services.membership_remove(
+    return _members_action(
+        request,
+        lambda: services.membership_remove(
             organization=request.organization, actor_membership=request.membership, membership=membership
-        )
-    except ApplicationError as error:
-        messages.error(request, error.detail)
-    else:
-        messages.success(request, f"Removed {membership.user.email}.")
-    return redirect("org_members", request.organization.slug)
+        ),
+        f"Removed {membership.user.email}.",
+    )
 
 
 @org_view(Role.VIEWER, allow_without_2fa=True)
@@ -283,30 +295,26 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = _invitation(request, invitation_id)
-    try:
-        services.invitation_resend(
+    return _members_action(
+        request,
+        lambda: services.invitation_resend(
             organization=request.organization, actor_membership=request.membership, invitation=invitation
-        )
-    except ApplicationError as error:
-        messages.error(request, error.detail)
-    else:
-        messages.success(request, f"Sent a new invitation link to {invitation.email}.")
-    return redirect("org_members", request.organization.slug)
+        ),
+        f"Sent a new invitation link to {invitation.email}.",
+    )
 
 
 @org_view(Role.ADMIN)
 @require_POST
 def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = _invitation(request, invitation_id)
-    try:
-        services.invitation_revoke(
+    return _members_action(
+        request,
+        lambda: services.invitation_revoke(
             organization=request.organization, actor_membership=request.membership, invitation=invitation
-        )
-    except ApplicationError as error:
-        messages.error(request, error.detail)
-    else:
-        messages.success(request, f"Revoked the invitation to {invitation.email}.")
-    return redirect("org_members", request.organization.slug)
+        ),
+        f"Revoked the invitation to {invitation.email}.",
+    )
 
 
 @org_view(Role.OWNER)

@@ -20,7 +20,6 @@ Uses the Python it runs under (the venv's) for every child: `python -m gunicorn`
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -29,6 +28,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from services import read_env_file  # scripts/ is on sys.path when this file runs
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / ".run"
@@ -45,14 +46,9 @@ def log(message: str) -> None:
 
 
 def load_env_file(path: Path) -> None:
-    """Put KEY=value lines into os.environ without overriding what is already set."""
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, raw = line.partition("=")
-        parts = shlex.split(raw) if raw else [""]
-        os.environ.setdefault(key.strip(), parts[0] if parts else "")
+    """Put the file's KEY=value lines into os.environ without overriding what is already set."""
+    for key, value in read_env_file(path).items():
+        os.environ.setdefault(key, value)
 
 
 def services(*args: str, quiet: bool = False) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing.websocket import WebsocketCommunicator
@@ -10,7 +9,6 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.realtime import organization_broadcast
-from accounts.roles import Role
 from accounts.services import audit_record
 from asterweb.asgi import application
 

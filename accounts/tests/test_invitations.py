@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user
 from django.core import mail, signing
 from django.test import Client
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Invitation, Membership, User
 from accounts.roles import Role
-from accounts.services import invitation_create, invitation_token
+from accounts.services import invitation_create
 from accounts.tests.factories import UserFactory
 from asterweb.errors import ConflictError, PermissionDeniedError
 
@@ -317,9 +318,17 @@ def test_signing_up_from_an_invitation_with_another_email_gets_an_own_organizati
     mail.outbox.clear()
     client = Client()
     response = _sign_up_from_link(client, link, "different@example.com")
+    assert _invitation(team, "newcomer@example.com").status == Invitation.Status.PENDING
+    # The account is the address they typed, and nothing else was verified for them.
+    assert list(User.objects.filter(email__in=["newcomer@example.com", "different@example.com"]).values_list(
+        "email", flat=True
+    )) == ["different@example.com"]
+    user = User.objects.get(email="different@example.com")
+    assert list(EmailAddress.objects.filter(user=user).values_list("email", "verified")) == [
+        ("different@example.com", False)
+    ]
     assert response.status_code == 302
     assert response["Location"] == reverse("account_email_verification_sent")
-    user = User.objects.get(email="different@example.com")
     assert not get_user(client).is_authenticated  # they must verify their own address first
     assert [m.to for m in mail.outbox] == [["different@example.com"]]
     (membership,) = Membership.objects.for_user(user)

@@ -117,6 +117,7 @@ LOGIN_REDIRECT_URL = "app_home"
 
 # django-allauth: email-only accounts, mandatory verification, TOTP + recovery codes.
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SIGNUP_OPEN = env.bool("SIGNUP_OPEN", default=True)  # false: invitation-only deployments
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -170,6 +171,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
 CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our JSON logging in workers
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "purge-deleted-organizations": {
