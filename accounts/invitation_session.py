@@ -15,3 +15,7 @@ def pop_invitation_token(request: HttpRequest | None) -> str | None:
     if request is None or not hasattr(request, "session"):
         return None
     return request.session.pop(_KEY, None)
+
+
+def has_invitation_token(request: HttpRequest) -> bool:
+    return bool(getattr(request, "session", {}).get(_KEY))

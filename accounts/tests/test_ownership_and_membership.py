@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Invitation, Membership, Organization, User
 from accounts.roles import Role
-from accounts.services import membership_leave, user_delete
+from accounts.services import membership_leave, organization_create, organization_delete, user_delete
 from accounts.tasks import organizations_purge_due
 from accounts.tests.factories import PASSWORD, InvitationFactory, MembershipFactory
 from asterweb.errors import ConflictError
@@ -41,15 +41,31 @@ def _post_after_reauthentication(client: Client, url: str, data: dict, password:
     return first, client.post(first["Location"], {"password": password})
 
 
+def _reauthenticated_client(client_for, user) -> Client:
+    """A signed-in client that has just confirmed its password on allauth's reauthenticate page."""
+    client = client_for(user)
+    response = client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    assert response.status_code == 302
+    return client
+
+
 # --- transferring ownership -------------------------------------------------------------------------
 
 
 def test_transferring_ownership_asks_for_the_password_first_then_completes(team, client_for):
     client = client_for(team.owner)
     new_owner = team.membership(Role.TRADER)
-    before = _roles(team)
-    first, response = _post_after_reauthentication(client, _url(team, "org_transfer"), {"member": new_owner.pk})
-    assert _roles(team) != before
+    _first, response = _post_after_reauthentication(client, _url(team, "org_transfer"), {"member": new_owner.pk})
+    assert response.status_code == 302
+    assert response["Location"] == _url(team, "org_members")
+    assert _roles(team)[team.trader.email] == Role.OWNER
+    assert _roles(team)[team.owner.email] == Role.ADMIN
+
+
+def test_an_owner_who_just_confirmed_their_password_transfers_ownership(team, client_for):
+    client = _reauthenticated_client(client_for, team.owner)
+    new_owner = team.membership(Role.TRADER)
+    response = client.post(_url(team, "org_transfer"), {"member": new_owner.pk})
     assert response.status_code == 302
     assert response["Location"] == _url(team, "org_members")
     assert _roles(team) == {
@@ -91,10 +107,10 @@ def test_only_an_owner_can_transfer_ownership(team, client_for, role):
 
 
 def test_ownership_cannot_go_to_someone_outside_the_organization(team, other_team, client_for):
-    client = client_for(team.owner)
+    client = _reauthenticated_client(client_for, team.owner)
     before = _roles(team)
     foreign = other_team.membership(Role.ADMIN)
-    _first, response = _post_after_reauthentication(client, _url(team, "org_transfer"), {"member": foreign.pk})
+    response = client.post(_url(team, "org_transfer"), {"member": foreign.pk})
     assert response.status_code == 200
     assert "member" in response.context["form"].errors
     assert _roles(team) == before
@@ -245,10 +261,19 @@ def test_members_below_admin_cannot_remove_anyone(team, client_for, role):
 # --- deleting an organization -----------------------------------------------------------------------------
 
 
-def test_deleting_an_organization_needs_the_password_and_the_typed_address(team, client_for):
-    client = client_for(team.owner)
+def test_deleting_an_organization_asks_for_the_password_first_then_completes(team, client_for):
+    _first, response = _post_after_reauthentication(
+        client_for(team.owner), _url(team, "org_delete"), {"confirm": team.org.slug}
+    )
+    assert response.status_code == 302
+    team.org.refresh_from_db()
+    assert team.org.deleted_at is not None
+
+
+def test_deleting_an_organization_with_the_typed_address_hides_it_and_schedules_the_purge(team, client_for):
+    client = _reauthenticated_client(client_for, team.owner)
     before = timezone.now()
-    _first, response = _post_after_reauthentication(client, _url(team, "org_delete"), {"confirm": team.org.slug})
+    response = client.post(_url(team, "org_delete"), {"confirm": team.org.slug})
     assert response.status_code == 302
     team.org.refresh_from_db()
     assert team.org.deleted_at is not None
@@ -260,9 +285,8 @@ def test_deleting_an_organization_needs_the_password_and_the_typed_address(team,
 
 
 def test_a_wrong_typed_address_is_a_form_error_and_deletes_nothing(team, client_for):
-    _first, response = _post_after_reauthentication(
-        client_for(team.owner), _url(team, "org_delete"), {"confirm": team.org.slug + "-nope"}
-    )
+    client = _reauthenticated_client(client_for, team.owner)
+    response = client.post(_url(team, "org_delete"), {"confirm": team.org.slug + "-nope"})
     assert response.status_code == 200
     assert "confirm" in response.context["form"].errors
     team.org.refresh_from_db()
@@ -278,12 +302,12 @@ def test_only_an_owner_can_delete_an_organization(team, client_for, role):
     assert team.org.deleted_at is None
 
 
-def _delete_org(team, client_for) -> None:
-    _post_after_reauthentication(client_for(team.owner), _url(team, "org_delete"), {"confirm": team.org.slug})
+def _delete_org(team) -> None:
+    organization_delete(organization=team.org, actor=team.owner, confirm_slug=team.org.slug)
 
 
 def test_the_purge_job_leaves_an_organization_alone_during_the_grace_period(team, client_for):
-    _delete_org(team, client_for)
+    _delete_org(team)
     assert organizations_purge_due.delay().get() == 0
     assert Organization.objects.filter(pk=team.org.pk).exists()
     assert Membership.objects.for_org(team.org).count() == 4
@@ -293,7 +317,7 @@ def test_the_purge_job_removes_the_organization_after_the_grace_period_but_keeps
     team, other_team, client_for
 ):
     InvitationFactory(organization=team.org)
-    _delete_org(team, client_for)
+    _delete_org(team)
     org_id = team.org.pk
     audit_before = set(AuditEvent.all_objects.filter(organization_id=org_id).values_list("id", flat=True))
     assert audit_before
@@ -349,8 +373,6 @@ def test_the_last_owner_of_an_organization_with_other_members_cannot_delete_thei
 
 
 def test_deleting_the_only_member_schedules_their_organization_for_deletion(outsider):
-    from accounts.services import organization_create
-
     organization = organization_create(user=outsider, name="Solo")
     user_delete(user=outsider)
     organization.refresh_from_db()
