@@ -4,7 +4,16 @@ middleware enforces before the view runs)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from allauth.account.decorators import reauthentication_required
+from allauth.core.exceptions import ReauthenticationRequired
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from accounts.roles import Role
 
@@ -40,3 +49,23 @@ def allows_without_2fa(view: Callable[..., Any]) -> bool:
         getattr(candidate, "org_allow_without_2fa", False)
         for candidate in (view, getattr(view, "view_class", None), getattr(view, "cls", None))
     )
+
+
+def reauthentication_before_post(view: View) -> View:
+    """Sensitive actions: a POST needs a recent password (or 2FA) confirmation.
+
+    Unlike allauth's decorator, the POST is not replayed after confirming (allauth replays it
+    by calling the view directly, outside the middleware that resolves the organization and
+    checks the role); the person is sent back to the page to submit again.
+    """
+    checked = reauthentication_required(view, allow_get=True)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return checked(request, *args, **kwargs)
+        except ReauthenticationRequired:
+            messages.info(request, "Confirm it is you, then submit again.")
+            return redirect(f"{reverse('account_reauthenticate')}?{urlencode({'next': request.get_full_path()})}")
+
+    return wrapper  # type: ignore[return-value]

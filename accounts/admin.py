@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
+from django.forms import ModelChoiceField
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from accounts import services
@@ -15,8 +17,20 @@ admin.site.site_header = "AsterAI support"
 admin.site.site_title = "AsterAI support"
 
 
+class AllRowsInlineFormSet(BaseInlineFormSet):
+    """Inline rows are looked up by primary key through the default (tenant) manager,
+    which refuses unscoped queries; the admin is allowed to see every organization."""
+
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        pk_field = form.fields.get(self.model._meta.pk.name)
+        if isinstance(pk_field, ModelChoiceField):
+            pk_field.queryset = self.model.all_objects.all()
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = AllRowsInlineFormSet
     fk_name = "organization"
     extra = 0
     fields = ["user", "role", "created_at"]
@@ -78,6 +92,7 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role"]
     search_fields = ["user__email", "organization__name", "organization__slug"]
     raw_id_fields = ["user", "organization"]
+    readonly_fields = ["created_at"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         return Membership.all_objects.select_related("user", "organization")

@@ -25,10 +25,13 @@ class OrganizationCreateForm(forms.Form):
     name = forms.CharField(max_length=100)
 
 
-class OrganizationSettingsForm(forms.ModelForm):
-    class Meta:
-        model = Organization
-        fields = ["name", "require_2fa"]
+class OrganizationSettingsForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    require_2fa = forms.BooleanField(
+        required=False,
+        label=Organization._meta.get_field("require_2fa").verbose_name.capitalize(),
+        help_text=Organization._meta.get_field("require_2fa").help_text,
+    )
 
 
 class InvitationForm(forms.Form):

@@ -17,5 +17,11 @@ def pop_invitation_token(request: HttpRequest | None) -> str | None:
     return request.session.pop(_KEY, None)
 
 
+def invitation_token_in_session(request: HttpRequest | None) -> str | None:
+    if request is None or not hasattr(request, "session"):
+        return None
+    return request.session.get(_KEY)
+
+
 def has_invitation_token(request: HttpRequest) -> bool:
-    return bool(getattr(request, "session", {}).get(_KEY))
+    return bool(invitation_token_in_session(request))

@@ -136,7 +136,7 @@ def on_admin_change(sender: Any, instance: LogEntry, created: bool, **kwargs: An
         f"{instance.object_repr}"[:254],
         details={
             "model": f"{instance.content_type.app_label}.{instance.content_type.model}",
-            "object_id": instance.object_id,
+            "object_id": str(instance.object_id),
             "change": instance.get_change_message(),
         },
     )

@@ -1,8 +1,10 @@
 """The tenancy bases (ARCHITECTURE.md rule 2).
 
 ``TenantModel`` rows belong to one organization. Their default manager refuses to
-evaluate a query that was not scoped with ``.for_org(org)``, so forgetting the
-organization is a loud error rather than a data leak. ``all_objects`` is the escape
+evaluate a query that was not scoped with ``.for_org(org)`` (or that does not otherwise
+pin ``organization`` to one value at its top level, as Django's related managers and
+uniqueness checks do), so forgetting the organization is a loud error rather than a data
+leak. ``all_objects`` is the escape
 hatch for admin, migrations and system jobs. ``SharedModel`` marks data that belongs
 to no tenant (candles, public news, the astro table).
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Self
 
 from django.db import models
+from django.db.models.lookups import Exact
+from django.db.models.sql.where import AND
 
 if TYPE_CHECKING:
     from accounts.models import Organization
@@ -41,8 +45,22 @@ class TenantQuerySet(models.QuerySet):
         clone._is_scoped = self._is_scoped
         return clone
 
+    def _filters_on_organization(self) -> bool:
+        """True when the query's top-level conditions pin ``organization`` to one value, as
+        Django's own related managers and uniqueness checks do (``organization=<org>``)."""
+        where = self.query.where
+        if where.connector != AND or where.negated:
+            return False
+        return any(
+            isinstance(child, Exact)
+            and getattr(getattr(child.lhs, "target", None), "name", None) == "organization"
+            and getattr(child.lhs, "alias", None) == self.query.get_initial_alias()
+            and child.rhs is not None
+            for child in where.children
+        )
+
     def _require_scope(self) -> None:
-        if not self._is_scoped:
+        if not self._is_scoped and not self._filters_on_organization():
             raise UnscopedQueryError(
                 f"{self.model.__name__} queried without an organization: "
                 f"use {self.model.__name__}.objects.for_org(org)"

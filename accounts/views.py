@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
-from allauth.account.adapter import get_adapter
-from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -22,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
-from accounts.access import org_view
+from accounts.access import org_view, reauthentication_before_post
 from accounts.forms import (
     AccountDeleteForm,
     AuditFilterForm,
@@ -84,7 +82,7 @@ def account_security(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@reauthentication_required(allow_get=True)
+@reauthentication_before_post
 def account_delete(request: HttpRequest) -> HttpResponse:
     form = AccountDeleteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -125,9 +123,9 @@ def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "accounts/invitation_invalid.html", {"reason": error.detail}, status=404)
     if not request.user.is_authenticated:
         # Signing up from this page joins the organization instead of creating one, and
-        # the invited address counts as verified: the link proves the person reads it.
+        # the invited address counts as verified (AccountAdapter.is_email_verified): the
+        # link proves the person reads that mailbox.
         remember_invitation_token(request, token)
-        get_adapter(request).stash_verified_email(request, invitation.email)
     return render(request, "accounts/invitation_detail.html", {"invitation": invitation, "token": token})
 
 
@@ -177,16 +175,19 @@ def org_dashboard(request: HttpRequest) -> HttpResponse:
 @org_view(Role.ADMIN)
 def org_settings(request: HttpRequest) -> HttpResponse:
     organization = request.organization
-    form = OrganizationSettingsForm(request.POST or None, instance=organization)
+    initial = {"name": organization.name, "require_2fa": organization.require_2fa}
+    form = OrganizationSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.organization_update(
-            organization=organization, actor=request.user,
-            name=form.cleaned_data["name"], require_2fa=form.cleaned_data["require_2fa"],
-        )
-        messages.success(request, "Settings saved.")
-        return redirect("org_settings", organization.slug)
-    if request.method == "POST":
-        organization.refresh_from_db()  # the form wrote invalid values onto the instance
+        try:
+            services.organization_update(
+                organization=organization, actor=request.user,
+                name=form.cleaned_data["name"], require_2fa=form.cleaned_data["require_2fa"],
+            )
+        except ApplicationError as error:
+            form_add_application_error(form, error)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("org_settings", organization.slug)
     return render(request, "accounts/org_settings.html", {"form": form})
 
 
@@ -318,7 +319,7 @@ def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
 
 
 @org_view(Role.OWNER)
-@reauthentication_required(allow_get=True)
+@reauthentication_before_post
 def org_transfer(request: HttpRequest) -> HttpResponse:
     candidates = [
         (m.pk, f"{m.user.email} ({m.get_role_display()})")
@@ -341,7 +342,7 @@ def org_transfer(request: HttpRequest) -> HttpResponse:
 
 
 @org_view(Role.OWNER)
-@reauthentication_required(allow_get=True)
+@reauthentication_before_post
 def org_delete(request: HttpRequest) -> HttpResponse:
     form = OrganizationDeleteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -368,8 +369,8 @@ def _audit_events(request: HttpRequest, form: AuditFilterForm):
         organization=request.organization,
         action=data.get("action", ""),
         actor=data.get("actor", ""),
-        since=datetime.combine(since, time.min, tzinfo=timezone.UTC) if since else None,
-        until=datetime.combine(until, time.min, tzinfo=timezone.UTC) + timedelta(days=1) if until else None,
+        since=datetime.combine(since, time.min, tzinfo=UTC) if since else None,
+        until=datetime.combine(until, time.min, tzinfo=UTC) + timedelta(days=1) if until else None,
     )
 
 

@@ -63,6 +63,7 @@ def organization_update(*, organization: Organization, actor: User, name: str, r
     name = name.strip()
     if not name:
         raise ApplicationError("Give the organization a name.", fields={"name": ["This field is required."]})
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
     changes = {}
     if name != organization.name:
         changes["name"] = {"from": organization.name, "to": name}

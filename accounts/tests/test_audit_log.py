@@ -205,7 +205,11 @@ def _page_actions(response) -> list[str]:
 def _insert(team, *, action: str, actor, created_at: datetime) -> AuditEvent:
     """An event at a chosen time (inserting is allowed; only UPDATE and DELETE are refused)."""
     return AuditEvent.all_objects.create(
-        organization=team.org, actor_user=actor, actor_label=actor.email, action=action, created_at=created_at,
+        organization=team.org,
+        actor_user=actor,
+        actor_label=actor.email,
+        action=action,
+        created_at=created_at,
     )
 
 

@@ -14,11 +14,6 @@ Security Policy violations or JavaScript errors.
 from __future__ import annotations
 
 import os
-
-# Playwright's sync API runs an event loop in this thread; Django refuses database access
-# from a thread with a running loop unless told it is safe (it is: one test, one thread).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -61,8 +56,24 @@ expect = sync_api.expect
 # ------------------------------------------------------------------ fixtures
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _allow_database_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API runs an event loop in this thread, and Django refuses database
+    access from a thread with a running loop unless told it is safe (it is here: the test and
+    its database work are one thread; the live server has its own). Module-scoped and set
+    first, so it covers the database teardown after each test, and it is restored afterwards
+    so no other test (or a subprocess they start) inherits it."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
 @pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
+def browser(_allow_database_beside_playwright: None) -> Iterator[sync_api.Browser]:
     if not CHROMIUM.exists():
         pytest.skip(
             "#### BROWSER TEST SKIPPED: /usr/bin/chromium is not installed. "

@@ -122,17 +122,23 @@ def test_an_owner_can_invite_an_owner(team, send_invitation):
 def test_the_service_refuses_the_same_things_the_form_does(team):
     with pytest.raises(PermissionDeniedError):
         invitation_create(
-            organization=team.org, actor_membership=team.membership(Role.TRADER), email="a@example.com",
+            organization=team.org,
+            actor_membership=team.membership(Role.TRADER),
+            email="a@example.com",
             role=Role.VIEWER,
         )
     with pytest.raises(PermissionDeniedError):
         invitation_create(
-            organization=team.org, actor_membership=team.membership(Role.ADMIN), email="a@example.com",
+            organization=team.org,
+            actor_membership=team.membership(Role.ADMIN),
+            email="a@example.com",
             role=Role.OWNER,
         )
     with pytest.raises(ConflictError):
         invitation_create(
-            organization=team.org, actor_membership=team.membership(Role.ADMIN), email=team.trader.email,
+            organization=team.org,
+            actor_membership=team.membership(Role.ADMIN),
+            email=team.trader.email,
             role=Role.VIEWER,
         )
     assert not Invitation.objects.for_org(team.org).exists()
@@ -259,7 +265,9 @@ def test_a_token_for_another_invitation_id_is_a_404(team, outsider, send_invitat
     _assert_dead_link(client_for(outsider), reverse("invitation_detail", args=[forged]), "no longer valid")
 
 
-def test_resending_invalidates_the_old_link(team, outsider, send_invitation, client_for, django_capture_on_commit_callbacks):
+def test_resending_invalidates_the_old_link(
+    team, outsider, send_invitation, client_for, django_capture_on_commit_callbacks
+):
     send_invitation(outsider.email)
     old_link = _link_path(mail.outbox[0])
     invitation = _invitation(team, outsider.email)
@@ -320,9 +328,9 @@ def test_signing_up_from_an_invitation_with_another_email_gets_an_own_organizati
     response = _sign_up_from_link(client, link, "different@example.com")
     assert _invitation(team, "newcomer@example.com").status == Invitation.Status.PENDING
     # The account is the address they typed, and nothing else was verified for them.
-    assert list(User.objects.filter(email__in=["newcomer@example.com", "different@example.com"]).values_list(
-        "email", flat=True
-    )) == ["different@example.com"]
+    assert list(
+        User.objects.filter(email__in=["newcomer@example.com", "different@example.com"]).values_list("email", flat=True)
+    ) == ["different@example.com"]
     user = User.objects.get(email="different@example.com")
     assert list(EmailAddress.objects.filter(user=user).values_list("email", "verified")) == [
         ("different@example.com", False)

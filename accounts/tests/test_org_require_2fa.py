@@ -128,6 +128,13 @@ def test_an_admin_turning_the_requirement_on_and_off_is_audited_with_from_and_to
     assert all(e.actor_user_id == team.admin.pk for e in events)
 
 
+def test_once_an_admin_turns_it_on_members_without_totp_are_sent_to_enrol(team, client_for):
+    _save_settings(client_for(team.admin), team, require_2fa=True)
+    response = client_for(team.viewer).get(_url(team, "org_dashboard"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("mfa_activate_totp")
+
+
 def test_saving_unchanged_settings_records_nothing(team, client_for):
     _save_settings(client_for(team.admin), team, require_2fa=False)
     assert not AuditEvent.objects.for_org(team.org).filter(action="organization.updated").exists()

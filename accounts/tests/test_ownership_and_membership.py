@@ -4,6 +4,7 @@ roles, removing members, deleting (and purging) an organization and deleting an 
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.messages import get_messages
@@ -34,11 +35,17 @@ def _roles(team) -> dict[str, str]:
 
 
 def _post_after_reauthentication(client: Client, url: str, data: dict, password: str = PASSWORD):
-    """POST a sensitive form: allauth first asks for the password again, then replays the POST."""
+    """POST a sensitive form: the first POST only asks for the password again (changing nothing);
+    once confirmed, the person is back on the page and submits again. With a wrong password the
+    last response is the reauthentication form again."""
     first = client.post(url, data)
     assert first.status_code == 302
-    assert first["Location"].startswith(reverse("account_reauthenticate"))
-    return first, client.post(first["Location"], {"password": password})
+    assert first["Location"] == f"{reverse('account_reauthenticate')}?{urlencode({'next': url})}"
+    confirmed = client.post(first["Location"], {"password": password})
+    if confirmed.status_code != 302:
+        return first, confirmed
+    assert confirmed["Location"] == url
+    return first, client.post(url, data)
 
 
 def _reauthenticated_client(client_for, user) -> Client:
@@ -90,7 +97,9 @@ def test_nothing_is_transferred_before_the_password_is_given(team, client_for):
 def test_a_wrong_password_at_reauthentication_transfers_nothing(team, client_for):
     before = _roles(team)
     _first, response = _post_after_reauthentication(
-        client_for(team.owner), _url(team, "org_transfer"), {"member": team.membership(Role.ADMIN).pk},
+        client_for(team.owner),
+        _url(team, "org_transfer"),
+        {"member": team.membership(Role.ADMIN).pk},
         password="not-the-password",
     )
     assert response.status_code == 200
@@ -205,6 +214,16 @@ def test_an_admin_cannot_make_anyone_an_owner(team, client_for):
     assert any("Only an owner" in m for m in _messages(response))
     assert _roles(team) == before
     assert not AuditEvent.objects.for_org(team.org).filter(action="membership.role_changed").exists()
+
+
+def test_an_admin_cannot_change_an_owners_role_even_when_another_owner_remains(team, client_for):
+    MembershipFactory(organization=team.org, role=Role.OWNER)
+    before = _roles(team)
+    response = client_for(team.admin).post(
+        _url(team, "member_role", team.membership(Role.OWNER).pk), {"role": Role.ADMIN}
+    )
+    assert any("Only an owner" in m for m in _messages(response))
+    assert _roles(team) == before
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.TRADER])

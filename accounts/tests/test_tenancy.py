@@ -1,6 +1,7 @@
 import pytest
 from django.core import checks
 from django.db import connection
+from django.db.models import Q
 
 from accounts.models import AuditEvent, Invitation, Membership
 from accounts.tenancy import UnscopedQueryError
@@ -55,3 +56,27 @@ def test_scoping_needs_a_saved_organization():
 def test_every_tenant_model_has_a_scoped_default_manager():
     errors = [e for e in checks.run_checks() if e.id == "accounts.E001"]
     assert errors == []
+
+
+@pytest.mark.django_db
+def test_a_query_pinned_to_one_organization_counts_as_scoped(team, other_team):
+    """Django's related managers and uniqueness checks filter ``organization=<org>`` themselves."""
+    assert Membership.objects.filter(organization=team.org).count() == 4
+    assert Membership.objects.filter(organization_id=team.org.pk, role="owner").get().user == team.owner
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "make_query",
+    [
+        lambda org: Membership.objects.exclude(organization=org),
+        lambda org: Membership.objects.filter(Q(organization=org) | Q(role="owner")),
+        lambda org: Membership.objects.filter(organization__in=[org]),
+        lambda org: Membership.objects.filter(user__memberships__organization=org),
+        lambda org: Membership.objects.filter(organization__slug=org.slug),
+    ],
+    ids=["negated", "or", "in", "through-a-join", "by-slug"],
+)
+def test_queries_that_do_not_pin_the_organization_still_raise(team, make_query):
+    with pytest.raises(UnscopedQueryError):
+        list(make_query(team.org))
