@@ -8,6 +8,7 @@ from typing import Self
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models.functions import Lower
@@ -217,3 +218,50 @@ class AuditEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label or 'system'}"
+
+
+class Scope(models.TextChoices):
+    """What an API key may do. A key's effective scopes are also limited by its owner's role."""
+
+    READ = "read", "Read"
+    TRADE = "trade", "Trade"
+    ADMIN = "admin", "Admin"
+
+
+class ApiKeyQuerySet(TenantQuerySet):
+    def for_prefix(self, prefix: str) -> Self:
+        """The key a presented credential names (authentication happens before the organization is known)."""
+        return self._mark_scoped(self.filter(prefix=prefix))
+
+
+class ApiKey(TenantModel):
+    """A per-user credential for one organization. Only a keyed hash of the secret is stored;
+    the full key is shown once. During a rotation grace period the previous secret still works."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=32, unique=True, help_text="The visible start of the key, used to find it.")
+    secret_hash = models.CharField(max_length=64)
+    previous_secret_hash = models.CharField(max_length=64, blank=True)
+    previous_secret_valid_until = models.DateTimeField(null=True, blank=True)
+    scopes = ArrayField(models.CharField(max_length=10, choices=Scope.choices), default=list)
+    allowed_cidrs = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta(TenantModel.Meta):
+        indexes = [models.Index(fields=["organization", "user"], name="apikey_org_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Invitation, Membership, Organization, User
@@ -77,6 +77,12 @@ def audit_actions_for_org(*, organization: Organization) -> list[str]:
     )
 
 
+SECURITY_ACTION_PREFIXES = ("auth.", "mfa.", "user.", "api_key.")
+
+
 def audit_events_for_user(*, user: User, limit: int = 50) -> QuerySet[AuditEvent]:
-    """The user's own recent security activity (sign-ins, 2FA and password changes)."""
-    return AuditEvent.objects.for_user_history(user).order_by("-created_at", "-id")[:limit]
+    """The user's own recent security activity: sign-ins and failures, password, 2FA and key changes."""
+    prefixes = Q()
+    for prefix in SECURITY_ACTION_PREFIXES:
+        prefixes |= Q(action__startswith=prefix)
+    return AuditEvent.objects.for_user_history(user).filter(prefixes).order_by("-created_at", "-id")[:limit]

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -188,7 +189,10 @@ def org_settings(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Settings saved.")
             return redirect("org_settings", organization.slug)
-    return render(request, "accounts/org_settings.html", {"form": form})
+    return render(
+        request, "accounts/org_settings.html",
+        {"form": form, "grace_days": settings.ORGANIZATION_DELETION_GRACE_DAYS},
+    )
 
 
 def _render_members(request: HttpRequest, invitation_form: InvitationForm, status: int = 200) -> HttpResponse:
@@ -359,7 +363,10 @@ def org_delete(request: HttpRequest) -> HttpResponse:
                 f"{organization.purge_after:%Y-%m-%d}; contact support to restore it before then.",
             )
             return redirect("app_home")
-    return render(request, "accounts/org_delete.html", {"form": form})
+    return render(
+        request, "accounts/org_delete.html",
+        {"form": form, "grace_days": settings.ORGANIZATION_DELETION_GRACE_DAYS},
+    )
 
 
 def _audit_events(request: HttpRequest, form: AuditFilterForm):

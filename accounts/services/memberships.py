@@ -7,6 +7,7 @@ from django.db import transaction
 from accounts.models import Membership, Organization, User
 from accounts.roles import Role, role_at_least
 from accounts.selectors import organization_owner_count
+from accounts.services.api_keys import api_keys_revoke_for_member
 from accounts.services.audit import audit_record
 from asterweb.errors import ApplicationError, ConflictError, PermissionDeniedError
 
@@ -57,8 +58,9 @@ def membership_change_role(
     return membership
 
 
-def _remove(*, organization: Organization, membership: Membership) -> None:
+def _remove(*, organization: Organization, membership: Membership, actor: User) -> None:
     user = membership.user
+    api_keys_revoke_for_member(organization=organization, user=user, actor=actor)
     membership.delete()
     if user.default_organization_id == organization.pk:
         user.default_organization = None
@@ -80,7 +82,7 @@ def membership_remove(*, organization: Organization, actor_membership: Membershi
         action="membership.removed", organization=organization, actor=actor_membership.user,
         target=membership, target_label=membership.user.email, details={"role": membership.role},
     )
-    _remove(organization=organization, membership=membership)
+    _remove(organization=organization, membership=membership, actor=actor_membership.user)
 
 
 @transaction.atomic
@@ -96,7 +98,7 @@ def membership_leave(*, organization: Organization, membership: Membership) -> N
         action="membership.left", organization=organization, actor=membership.user,
         target=membership, target_label=membership.user.email, details={"role": membership.role},
     )
-    _remove(organization=organization, membership=membership)
+    _remove(organization=organization, membership=membership, actor=membership.user)
 
 
 @transaction.atomic

@@ -191,6 +191,11 @@ CHANNEL_LAYERS = {
 DEMO_EMAIL = env.str("DEMO_EMAIL", default="demo@asterai.local")
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="asterai-demo-2026")
 
+# API keys: the HMAC secret that keys their stored hashes (changing it invalidates every key),
+# and how long a rotated key's previous secret keeps working.
+API_KEY_HMAC_SECRET = env.str("API_KEY_HMAC_SECRET", default="")
+API_KEY_ROTATION_GRACE_HOURS = env.int("API_KEY_ROTATION_GRACE_HOURS", default=24)
+
 # Tenancy
 ORGANIZATION_DELETION_GRACE_DAYS = env.int("ORGANIZATION_DELETION_GRACE_DAYS", default=30)
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)

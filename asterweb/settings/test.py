@@ -42,3 +42,5 @@ ACCOUNT_RATE_LIMITS = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+API_KEY_HMAC_SECRET = env.str("API_KEY_HMAC_SECRET", default="test-only-api-key-hmac-secret")

@@ -1,0 +1,246 @@
+"""Per-user API keys: issue (shown once), rotate with a grace period, revoke, authenticate.
+
+A key looks like ``ak_live_<lookup>_<secret>``. The ``ak_live_<lookup>`` prefix is stored in
+clear to find the row; the whole key is stored only as HMAC-SHA256 under a server secret
+(``API_KEY_HMAC_SECRET``), compared in constant time: cheap on every request, useless if
+the table leaks. A slow password hasher buys nothing for 240 random bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, Membership, Organization, Scope, User
+from accounts.roles import Role, role_at_least
+from accounts.services.audit import audit_record
+from asterweb.errors import ApplicationError, PermissionDeniedError
+
+KEY_PREFIX = "ak_live_"
+_ALPHABET = string.ascii_letters + string.digits
+_LOOKUP_LENGTH = 10
+_SECRET_LENGTH = 40
+MAX_KEYS_PER_MEMBER = 50
+
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    Role.VIEWER: frozenset({Scope.READ}),
+    Role.TRADER: frozenset({Scope.READ, Scope.TRADE}),
+    Role.ADMIN: frozenset({Scope.READ, Scope.TRADE, Scope.ADMIN}),
+    Role.OWNER: frozenset({Scope.READ, Scope.TRADE, Scope.ADMIN}),
+}
+
+
+class ApiKeyRejected(ApplicationError):
+    """The presented key cannot be used; ``code`` says why (invalid, revoked, expired, ip_not_allowed)."""
+
+    status_code = 401
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    secret: str  # the full key: shown to the person once, never stored
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def api_key_hash(raw_key: str) -> str:
+    return hmac.new(settings.API_KEY_HMAC_SECRET.encode(), raw_key.encode(), hashlib.sha256).hexdigest()
+
+
+def _new_secret() -> tuple[str, str]:
+    """A fresh (prefix, full key)."""
+    prefix = KEY_PREFIX + _random(_LOOKUP_LENGTH)
+    return prefix, f"{prefix}_{_random(_SECRET_LENGTH)}"
+
+
+def _secret_for_prefix(prefix: str) -> str:
+    return f"{prefix}_{_random(_SECRET_LENGTH)}"
+
+
+def effective_scopes(*, api_key_scopes: list[str] | frozenset[str] | None, role: str) -> frozenset[str]:
+    """What a request may do: the key's scopes (all, for a browser session) within the role's."""
+    allowed = ROLE_SCOPES[Role(role)]
+    return allowed if api_key_scopes is None else allowed & frozenset(api_key_scopes)
+
+
+def _clean_scopes(scopes: list[str], role: str) -> list[str]:
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown or not scopes:
+        raise ApplicationError(
+            "Choose at least one scope: read, trade or admin.", fields={"scopes": ["Choose read, trade or admin."]}
+        )
+    beyond = sorted(set(scopes) - ROLE_SCOPES[Role(role)])
+    if beyond:
+        raise PermissionDeniedError(
+            f"Your role does not allow the {', '.join(beyond)} scope.", fields={"scopes": ["Beyond your role."]}
+        )
+    return [scope for scope in Scope.values if scope in scopes]
+
+
+def _clean_cidrs(cidrs: list[str]) -> list[str]:
+    cleaned = []
+    for cidr in cidrs:
+        try:
+            cleaned.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
+        except ValueError as exc:
+            raise ApplicationError(
+                f"“{cidr}” is not an IP address or CIDR range.", fields={"allowed_cidrs": [f"Invalid: {cidr}"]}
+            ) from exc
+    return cleaned
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    organization: Organization,
+    membership: Membership,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None = None,
+    allowed_cidrs: list[str] | None = None,
+) -> IssuedKey:
+    """Issue a key for the member in this organization. The returned secret is shown once."""
+    name = name.strip()
+    if not name:
+        raise ApplicationError("Give the key a name.", fields={"name": ["This field is required."]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApplicationError("The expiry must be in the future.", fields={"expires_at": ["Must be in the future."]})
+    clean_scopes = _clean_scopes(scopes, membership.role)
+    clean_cidrs = _clean_cidrs(allowed_cidrs or [])
+    active = ApiKey.objects.for_org(organization).filter(user=membership.user, revoked_at__isnull=True).count()
+    if active >= MAX_KEYS_PER_MEMBER:
+        raise ApplicationError(f"You already have {MAX_KEYS_PER_MEMBER} keys here: revoke one first.")
+    prefix, secret = _new_secret()
+    api_key = ApiKey.objects.create(
+        organization=organization, user=membership.user, name=name, prefix=prefix, secret_hash=api_key_hash(secret),
+        scopes=clean_scopes, allowed_cidrs=clean_cidrs, expires_at=expires_at,
+    )
+    audit_record(
+        action="api_key.created", organization=organization, actor=membership.user, target=api_key,
+        details={"name": name, "prefix": prefix, "scopes": clean_scopes, "allowed_cidrs": clean_cidrs,
+                 "expires_at": expires_at.isoformat() if expires_at else None},
+    )
+    return IssuedKey(api_key=api_key, secret=secret)
+
+
+@transaction.atomic
+def api_key_rotate(*, organization: Organization, membership: Membership, api_key: ApiKey) -> IssuedKey:
+    """A new secret for the same key. The previous one keeps working for
+    ``API_KEY_ROTATION_GRACE_HOURS`` so deployed programs can switch over."""
+    if api_key.user_id != membership.user_id:
+        raise PermissionDeniedError("Only the key's owner can rotate it.")
+    api_key = ApiKey.objects.for_org(organization).select_for_update().get(pk=api_key.pk)
+    if not api_key.is_active:
+        raise ApplicationError("A revoked or expired key cannot be rotated.", code="key_inactive")
+    secret = _secret_for_prefix(api_key.prefix)
+    now = timezone.now()
+    api_key.previous_secret_hash = api_key.secret_hash
+    api_key.previous_secret_valid_until = now + timedelta(hours=settings.API_KEY_ROTATION_GRACE_HOURS)
+    api_key.secret_hash = api_key_hash(secret)
+    api_key.rotated_at = now
+    api_key.save(update_fields=["previous_secret_hash", "previous_secret_valid_until", "secret_hash", "rotated_at"])
+    audit_record(
+        action="api_key.rotated", organization=organization, actor=membership.user, target=api_key,
+        details={"prefix": api_key.prefix, "previous_valid_until": api_key.previous_secret_valid_until.isoformat()},
+    )
+    return IssuedKey(api_key=api_key, secret=secret)
+
+
+@transaction.atomic
+def api_key_revoke(*, organization: Organization, membership: Membership, api_key: ApiKey) -> ApiKey:
+    """Its owner, or an organization admin, revokes a key: it stops working at once."""
+    if api_key.user_id != membership.user_id and not role_at_least(membership.role, Role.ADMIN):
+        raise PermissionDeniedError("Only the key's owner or an admin can revoke it.")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            action="api_key.revoked", organization=organization, actor=membership.user, target=api_key,
+            details={"prefix": api_key.prefix, "owner": api_key.user.email},
+        )
+    return api_key
+
+
+def api_keys_revoke_for_member(*, organization: Organization, user: User, actor: User | None) -> int:
+    """Revoke every key a departing member holds in the organization."""
+    keys = list(ApiKey.objects.for_org(organization).filter(user=user, revoked_at__isnull=True))
+    now = timezone.now()
+    for api_key in keys:
+        api_key.revoked_at = now
+        api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            action="api_key.revoked", organization=organization, actor=actor, target=api_key,
+            details={"prefix": api_key.prefix, "owner": user.email, "reason": "member_removed"},
+        )
+    return len(keys)
+
+
+_DUMMY_HASH = "0" * 64
+
+
+def _prefix_of(raw_key: str) -> str | None:
+    if not raw_key.startswith(KEY_PREFIX):
+        return None
+    prefix, sep, secret = raw_key.rpartition("_")
+    if not sep or len(prefix) != len(KEY_PREFIX) + _LOOKUP_LENGTH or len(secret) != _SECRET_LENGTH:
+        return None
+    return prefix
+
+
+def _ip_allowed(api_key: ApiKey, ip: str | None) -> bool:
+    if not api_key.allowed_cidrs:
+        return True
+    if ip is None:
+        return False
+    address = ipaddress.ip_address(ip)
+    return any(address in ipaddress.ip_network(cidr) for cidr in api_key.allowed_cidrs)
+
+
+def api_key_authenticate(*, raw_key: str, ip: str | None) -> ApiKey:
+    """The active key a request presents, or ApiKeyRejected saying why it cannot be used."""
+    prefix = _prefix_of(raw_key)
+    api_key = (
+        ApiKey.objects.for_prefix(prefix).select_related("user", "organization").first() if prefix else None
+    )
+    presented = api_key_hash(raw_key)
+    now = timezone.now()
+    current = hmac.compare_digest(presented, api_key.secret_hash if api_key else _DUMMY_HASH)
+    previous = bool(
+        api_key
+        and api_key.previous_secret_hash
+        and api_key.previous_secret_valid_until
+        and api_key.previous_secret_valid_until > now
+        and hmac.compare_digest(presented, api_key.previous_secret_hash)
+    )
+    if api_key is None or not (current or previous):
+        raise ApiKeyRejected("Invalid API key.", code="invalid_api_key")
+    if api_key.revoked_at is not None:
+        raise ApiKeyRejected("This API key was revoked.", code="api_key_revoked")
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        raise ApiKeyRejected("This API key has expired.", code="api_key_expired")
+    if not api_key.user.is_active or api_key.organization.is_deleted:
+        raise ApiKeyRejected("Invalid API key.", code="invalid_api_key")
+    if not _ip_allowed(api_key, ip):
+        raise PermissionDeniedError("This API key may not be used from your IP address.", code="ip_not_allowed")
+    _note_use(api_key, ip, now)
+    return api_key
+
+
+def _note_use(api_key: ApiKey, ip: str | None, now: datetime) -> None:
+    """Record last use at most once a minute per key: a Redis flag saves a write per request."""
+    if cache.add(f"api-key-used:{api_key.pk}", 1, timeout=60):
+        ApiKey.objects.for_org(api_key.organization).filter(pk=api_key.pk).update(last_used_at=now, last_used_ip=ip)
+        api_key.last_used_at, api_key.last_used_ip = now, ip
