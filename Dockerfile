@@ -34,6 +34,7 @@ COPY --from=assets /build/vendor/ static/vendor/
 
 # collectstatic needs importable settings, not real secrets or services: dummy values, this step only.
 RUN SECRET_KEY=collectstatic-build-only \
+    API_KEY_HMAC_SECRET=collectstatic-build-only \
     ALLOWED_HOSTS=localhost \
     DATABASE_URL=postgres://build@localhost:5432/build \
     REDIS_URL=redis://localhost:6379/0 \

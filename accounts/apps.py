@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and organizations"
 
     def ready(self) -> None:
-        from accounts import checks, signals  # noqa: F401
+        from accounts import api_schema, checks, signals  # noqa: F401

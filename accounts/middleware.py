@@ -12,12 +12,18 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from rest_framework.views import APIView
 
 from accounts.access import allows_without_2fa, declared_min_role
 from accounts.models import Membership, Organization
 from accounts.roles import role_at_least
 
 ORG_URL_KWARG = "org_slug"
+
+
+def _is_api_view(view: Callable[..., Any]) -> bool:
+    view_class = getattr(view, "cls", None)
+    return isinstance(view_class, type) and issubclass(view_class, APIView)
 
 
 class OrganizationMiddleware:
@@ -36,8 +42,8 @@ class OrganizationMiddleware:
     def process_view(
         self, request: HttpRequest, view: Callable[..., Any], args: tuple, kwargs: dict[str, Any]
     ) -> HttpResponse | None:
-        if ORG_URL_KWARG not in kwargs:
-            return None
+        if ORG_URL_KWARG not in kwargs or _is_api_view(view):
+            return None  # API views resolve the organization themselves (accounts.api_base)
         min_role = declared_min_role(view)
         if min_role is None:
             raise ImproperlyConfigured(f"{view.__module__}.{view.__name__} is an organization view without org_view(min_role=...)")

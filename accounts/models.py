@@ -265,3 +265,25 @@ class ApiKey(TenantModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class IdempotencyRecord(TenantModel):
+    """The stored first response to a POST sent with an ``Idempotency-Key``, per organization
+    and credential, kept for 24 hours (as Stripe does)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    credential = models.CharField(max_length=40, help_text="key:<id> or user:<id>")
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(TenantModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "credential", "key"], name="idempotency_unique_key")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+
+from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: E402,F401

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from accounts.models import AuditEvent, Invitation, Membership, Organization, User
-from accounts.roles import Role
+from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
+from accounts.roles import Role, role_at_least
 
 
 def memberships_of_user(*, user: User) -> QuerySet[Membership]:
@@ -86,3 +86,13 @@ def audit_events_for_user(*, user: User, limit: int = 50) -> QuerySet[AuditEvent
     for prefix in SECURITY_ACTION_PREFIXES:
         prefixes |= Q(action__startswith=prefix)
     return AuditEvent.objects.for_user_history(user).filter(prefixes).order_by("-created_at", "-id")[:limit]
+
+
+def api_keys_visible_to(*, organization: Organization, membership: Membership) -> QuerySet[ApiKey]:
+    """The member's own keys here; an admin sees every member's. Newest first, each annotated
+    with ``owner_role`` (the owner's current role, which bounds what the key can do)."""
+    keys = ApiKey.objects.for_org(organization).select_related("user")
+    if not role_at_least(membership.role, Role.ADMIN):
+        keys = keys.filter(user=membership.user)
+    owner_role = Membership.objects.for_org(organization).filter(user=OuterRef("user")).values("role")[:1]
+    return keys.annotate(owner_role=Subquery(owner_role)).order_by("-created_at", "-id")

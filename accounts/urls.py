@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from accounts import views
+from accounts.webhooks import urls as webhook_urls
 
 org_patterns = [
     path("", views.org_dashboard, name="org_dashboard"),
@@ -16,6 +17,7 @@ org_patterns = [
     path("delete/", views.org_delete, name="org_delete"),
     path("audit/", views.org_audit, name="org_audit"),
     path("audit/export.csv", views.org_audit_export, name="org_audit_export"),
+    path("", include(webhook_urls.org_patterns)),
 ]
 
 urlpatterns = [

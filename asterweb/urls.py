@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.webhooks import urls as webhook_urls
 from asterweb import health, views
 
 urlpatterns = [
@@ -8,8 +9,10 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("", include("asterweb.api")),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
+    path("", include(webhook_urls.public_patterns)),
     path("", include("django_prometheus.urls")),
 ]
 

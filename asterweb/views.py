@@ -6,24 +6,37 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
+from asterweb.api_errors import is_api_request, json_error
+
 
 def landing(request: HttpRequest) -> HttpResponse:
     return render(request, "landing.html")
 
 
+# Under /api/ every error is JSON in the API's error shape, even outside DRF views.
+
+
 def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_request(request):
+        return json_error(status=400, code="bad_request", detail="The request could not be understood.")
     return render(request, "errors/400.html", status=400)
 
 
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     reason = str(exception) if exception and str(exception) else ""
+    if is_api_request(request):
+        return json_error(status=403, code="permission_denied", detail=reason or "Permission denied.")
     return render(request, "errors/403.html", {"reason": reason}, status=403)
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_request(request):
+        return json_error(status=404, code="not_found", detail="Not found.")
     return render(request, "errors/404.html", status=404)
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
+    if is_api_request(request):
+        return json_error(status=500, code="server_error", detail="Something went wrong on our side; it was logged.")
     # Rendered without the request: the failure may be in the database or a context processor.
     return HttpResponse(render_to_string("errors/500.html"), status=500)

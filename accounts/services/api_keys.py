@@ -76,18 +76,24 @@ def effective_scopes(*, api_key_scopes: list[str] | frozenset[str] | None, role:
     return allowed if api_key_scopes is None else allowed & frozenset(api_key_scopes)
 
 
-def _clean_scopes(scopes: list[str], role: str) -> list[str]:
+def _clean_scopes(scopes: list[str], allowed: frozenset[str]) -> list[str]:
     unknown = sorted(set(scopes) - set(Scope.values))
     if unknown or not scopes:
         raise ApplicationError(
             "Choose at least one scope: read, trade or admin.", fields={"scopes": ["Choose read, trade or admin."]}
         )
-    beyond = sorted(set(scopes) - ROLE_SCOPES[Role(role)])
+    _ensure_within(scopes, allowed)
+    return [scope for scope in Scope.values if scope in scopes]
+
+
+def _ensure_within(scopes: list[str], allowed: frozenset[str]) -> None:
+    """A credential can only hand out what it holds itself (so a read key cannot mint an admin key)."""
+    beyond = sorted(set(scopes) - allowed)
     if beyond:
         raise PermissionDeniedError(
-            f"Your role does not allow the {', '.join(beyond)} scope.", fields={"scopes": ["Beyond your role."]}
+            f"You cannot grant the {', '.join(beyond)} scope: it is beyond your role or this credential.",
+            code="scope_not_grantable", fields={"scopes": ["Beyond what you may grant."]},
         )
-    return [scope for scope in Scope.values if scope in scopes]
 
 
 def _clean_cidrs(cidrs: list[str]) -> list[str]:
@@ -111,14 +117,17 @@ def api_key_create(
     scopes: list[str],
     expires_at: datetime | None = None,
     allowed_cidrs: list[str] | None = None,
+    grantable_scopes: frozenset[str] | None = None,
 ) -> IssuedKey:
-    """Issue a key for the member in this organization. The returned secret is shown once."""
+    """Issue a key for the member in this organization. The returned secret is shown once.
+    ``grantable_scopes`` limits the key further when the request itself is scoped (an API key)."""
     name = name.strip()
     if not name:
         raise ApplicationError("Give the key a name.", fields={"name": ["This field is required."]})
     if expires_at is not None and expires_at <= timezone.now():
         raise ApplicationError("The expiry must be in the future.", fields={"expires_at": ["Must be in the future."]})
-    clean_scopes = _clean_scopes(scopes, membership.role)
+    allowed = effective_scopes(api_key_scopes=grantable_scopes, role=membership.role)
+    clean_scopes = _clean_scopes(scopes, allowed)
     clean_cidrs = _clean_cidrs(allowed_cidrs or [])
     active = ApiKey.objects.for_org(organization).filter(user=membership.user, revoked_at__isnull=True).count()
     if active >= MAX_KEYS_PER_MEMBER:
@@ -137,11 +146,14 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_rotate(*, organization: Organization, membership: Membership, api_key: ApiKey) -> IssuedKey:
+def api_key_rotate(
+    *, organization: Organization, membership: Membership, api_key: ApiKey, grantable_scopes: frozenset[str] | None = None
+) -> IssuedKey:
     """A new secret for the same key. The previous one keeps working for
     ``API_KEY_ROTATION_GRACE_HOURS`` so deployed programs can switch over."""
     if api_key.user_id != membership.user_id:
         raise PermissionDeniedError("Only the key's owner can rotate it.")
+    _ensure_within(api_key.scopes, effective_scopes(api_key_scopes=grantable_scopes, role=membership.role))
     api_key = ApiKey.objects.for_org(organization).select_for_update().get(pk=api_key.pk)
     if not api_key.is_active:
         raise ApplicationError("A revoked or expired key cannot be rotated.", code="key_inactive")

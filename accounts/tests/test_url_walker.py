@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.access import declared_min_role
 from accounts.roles import Role, role_rank
 from accounts.tests.factories import InvitationFactory
+from accounts.tests.webhook_factories import WebhookDeliveryFactory, WebhookEndpointFactory
 from conftest import Team
 
 
@@ -37,7 +38,7 @@ def org_urls() -> list[OrgUrl]:
     return [
         OrgUrl(name=pattern.name, route=route, view=pattern.callback)
         for route, pattern in _walk(get_resolver().url_patterns)
-        if "<slug:org_slug>" in route
+        if route.startswith("o/<slug:org_slug>/")
     ]
 
 
@@ -48,6 +49,14 @@ def _member_of(team: Team) -> dict[str, int]:
 
 def _invitation_of(team: Team) -> dict[str, int]:
     return {"invitation_id": InvitationFactory(organization=team.org).pk}
+
+
+def _webhook_endpoint_of(team: Team) -> dict[str, int]:
+    return {"endpoint_id": WebhookEndpointFactory(organization=team.org).pk}
+
+
+def _webhook_delivery_of(team: Team) -> dict[str, int]:
+    return {"delivery_id": WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(organization=team.org)).pk}
 
 
 def _nothing(team: Team) -> dict[str, Any]:
@@ -68,6 +77,15 @@ URL_FACTORIES: dict[str, Callable[[Team], dict[str, Any]]] = {
     "org_delete": _nothing,
     "org_audit": _nothing,
     "org_audit_export": _nothing,
+    "webhook_list": _nothing,
+    "webhook_create": _nothing,
+    "webhook_detail": _webhook_endpoint_of,
+    "webhook_delete": _webhook_endpoint_of,
+    "webhook_test": _webhook_endpoint_of,
+    "webhook_rotate_secret": _webhook_endpoint_of,
+    "webhook_deliveries": _nothing,
+    "webhook_delivery_detail": _webhook_delivery_of,
+    "webhook_redeliver": _webhook_delivery_of,
 }
 
 ORG_URLS = org_urls()

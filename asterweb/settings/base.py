@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
     "django_celery_beat",
     "channels",
     "django_prometheus",
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.OrganizationMiddleware",
+    "asterweb.api_errors.ApiBodySizeMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -178,6 +181,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.organizations_purge_due",
         "schedule": 3600.0,
     },
+    "purge-idempotency-records": {
+        "task": "accounts.tasks.idempotency_records_purge",
+        "schedule": 3600.0,
+    },
 }
 
 CHANNEL_LAYERS = {
@@ -195,6 +202,52 @@ DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="asterai-demo-2026")
 # and how long a rotated key's previous secret keeps working.
 API_KEY_HMAC_SECRET = env.str("API_KEY_HMAC_SECRET", default="")
 API_KEY_ROTATION_GRACE_HOURS = env.int("API_KEY_ROTATION_GRACE_HOURS", default=24)
+
+# REST API (/api/v1/)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api_auth.ApiKeyAuthentication",
+        "accounts.api_auth.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "asterweb.pagination.CursorPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["asterweb.throttling.CredentialRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "asterweb.api_errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AsterAI API",
+    "DESCRIPTION": (
+        "Programmatic access to AsterAI. Authenticate with `Authorization: Bearer <API key>`; a key "
+        "belongs to one user in one organization and only works under `/api/v1/orgs/<slug>/`. "
+        "Errors share one shape: `{type, code, detail, fields}`. POSTs that create something accept "
+        "an `Idempotency-Key` header."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "accounts.roles.Role",
+        "ScopeEnum": "accounts.models.Scope",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Request bodies larger than this get a 413 under /api/ before anything parses them.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_048_576)
+# Default request rates (billing backs these with plan limits later): per API key and per signed-in user.
+API_RATE_PER_KEY = env.str("API_RATE_PER_KEY", default="1200/min")
+API_RATE_PER_USER = env.str("API_RATE_PER_USER", default="600/min")
+IDEMPOTENCY_KEY_TTL_HOURS = 24
 
 # Tenancy
 ORGANIZATION_DELETION_GRACE_DAYS = env.int("ORGANIZATION_DELETION_GRACE_DAYS", default=30)
@@ -217,6 +270,31 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
         "base-uri": ["'self'"],
     }
+}
+
+# Encryption at rest (asterweb.crypto) for secrets the application must read back: comma-separated
+# Fernet keys, newest first (the first encrypts, all decrypt). Production must set it.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# Outbound webhooks (accounts.webhooks). Destinations must be https and resolve to public
+# addresses; WEBHOOK_ALLOWED_PRIVATE_NETWORKS (CIDRs) lets chosen private ranges through.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env.list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", default=[])
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStateEnum"] = "accounts.webhooks.models.WebhookDelivery.State"
+# Task modules outside an app's tasks.py, which autodiscovery does not find.
+CELERY_IMPORTS = ["accounts.webhooks.tasks"]
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
+    "task": "accounts.webhooks.tasks.webhooks_sweep",
+    "schedule": 15.0,
+    "options": {"queue": "webhooks", "expires": 15},
+}
+CELERY_BEAT_SCHEDULE["webhooks-purge-events"] = {
+    "task": "accounts.webhooks.tasks.webhook_events_purge",
+    "schedule": 86400.0,
+    "options": {"queue": "webhooks"},
 }
 
 SENTRY_DSN = env.str("SENTRY_DSN", default="")

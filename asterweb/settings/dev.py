@@ -8,3 +8,6 @@ SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-secret-key-change-
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 API_KEY_HMAC_SECRET = env.str("API_KEY_HMAC_SECRET", default="dev-only-api-key-hmac-secret")
+
+# A fixed key so encrypted values survive restarts of `make run`; never used in production.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=["mMWoZpocluj5p-vckZPXq4YKtHkhCWzgSDUaT-e432Q="])

@@ -6,6 +6,7 @@ from .base import env
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")
 API_KEY_HMAC_SECRET = env.str("API_KEY_HMAC_SECRET")
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)

@@ -44,3 +44,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
 API_KEY_HMAC_SECRET = env.str("API_KEY_HMAC_SECRET", default="test-only-api-key-hmac-secret")
+
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=["iGuL-oqyvSKuAkfuW5Tcj71kQatCWibbnnv-UC1awGY="])
+# Webhook tests deliver to receivers on loopback over plain HTTP.
+WEBHOOK_ALLOW_HTTP = True
+WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8", "::1/128"]

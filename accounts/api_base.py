@@ -1,0 +1,185 @@
+"""The one base for organization-scoped API views (ARCHITECTURE.md rule 2).
+
+Before any handler runs, ``initial`` authenticates the caller, resolves the organization
+from ``/api/v1/orgs/<org_slug>/``, finds the caller's membership (an API key only works in
+its own organization), and checks the action's minimum role and scope against the
+caller's *effective* scopes (the key's scopes within the owner's current role). A
+foreign or unknown organization is a 404; too low a role or scope is a 403.
+
+Subclasses cannot bypass this: defining ``initial``, ``dispatch``, ``get_queryset`` or
+``check_permissions`` raises at class creation. They declare ``model`` (queries start
+from ``model.objects.for_org(organization)``), may narrow it in ``refine_queryset``,
+and declare ``required_roles`` (and ``required_scopes`` for writes) per action.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import structlog
+from allauth.mfa.utils import is_mfa_enabled
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Model, QuerySet
+from django.http import Http404
+from rest_framework import exceptions, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiKey, Membership, Organization, Scope
+from accounts.roles import Role, role_at_least
+from accounts.services.api_keys import effective_scopes
+from asterweb.idempotency import idempotency_key_from, idempotent_response, request_fingerprint
+
+ORG_URL_KWARG = "org_slug"
+_SEALED = ("initial", "dispatch", "get_queryset", "check_permissions", "perform_authentication")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class OrganizationScopedMixin:
+    """Mixed into APIView/GenericViewSet; see the module docstring."""
+
+    model: ClassVar[type[Model] | None] = None
+    required_roles: ClassVar[dict[str, Role]] = {}
+    required_scopes: ClassVar[dict[str, Scope]] = {}
+    # Actions whose POST creates something and therefore honours Idempotency-Key.
+    idempotent_actions: ClassVar[tuple[str, ...]] = ("create",)
+    # Response fields holding a secret shown once: never stored, null in a replay.
+    idempotency_secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    organization: Organization
+    membership: Membership
+    api_key: ApiKey | None
+    scopes: frozenset[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        overridden = [name for name in _SEALED if name in vars(cls) and cls.__module__ != __name__]
+        if overridden:
+            raise TypeError(
+                f"{cls.__name__} overrides {', '.join(overridden)}: organization scoping cannot be bypassed; "
+                "declare `model` and use refine_queryset() instead."
+            )
+
+    # --- what a request may do -------------------------------------------------------
+
+    def action_name(self, request: Request) -> str:
+        return getattr(self, "action", None) or request.method.lower()
+
+    def required_role(self, action: str) -> Role:
+        try:
+            return self.required_roles[action]
+        except KeyError:
+            raise ImproperlyConfigured(f"{type(self).__name__} declares no required role for {action!r}") from None
+
+    def required_scope(self, action: str, method: str) -> Scope:
+        if action in self.required_scopes:
+            return self.required_scopes[action]
+        if method in SAFE_METHODS:
+            return Scope.READ
+        raise ImproperlyConfigured(f"{type(self).__name__} declares no required scope for {action!r}")
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, IsAuthenticated, throttles
+        action = self.action_name(request)
+        min_role, scope = self.required_role(action), self.required_scope(action, request.method)
+        self._resolve_organization(request, slug=kwargs.get(ORG_URL_KWARG, ""))
+        if not role_at_least(self.membership.role, min_role):
+            raise exceptions.PermissionDenied(
+                f"This needs the {min_role.label.lower()} role or higher in {self.organization.name}.", "role_too_low"
+            )
+        if scope not in self.scopes:
+            granted = ", ".join(sorted(self.scopes)) or "none"
+            raise exceptions.PermissionDenied(
+                f"This needs the “{scope}” scope; this request has: {granted}.", "scope_missing"
+            )
+
+    def _resolve_organization(self, request: Request, *, slug: str) -> None:
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        if api_key is not None and api_key.organization.slug != slug:
+            raise Http404
+        membership = (
+            Membership.objects.for_user(request.user)
+            .filter(organization__slug=slug, organization__deleted_at__isnull=True)
+            .select_related("organization", "user")
+            .first()
+        )
+        if membership is None:
+            raise Http404
+        organization = membership.organization
+        if organization.require_2fa and not is_mfa_enabled(request.user):
+            raise exceptions.PermissionDenied(
+                f"{organization.name} requires two-factor authentication: enable it in your account first.",
+                "two_factor_required",
+            )
+        self.organization, self.membership, self.api_key = organization, membership, api_key
+        self.scopes = effective_scopes(api_key_scopes=api_key.scopes if api_key else None, role=membership.role)
+        request.organization = organization
+        structlog.contextvars.bind_contextvars(org_id=organization.pk, api_key_id=api_key.pk if api_key else None)
+
+    # --- rows the request may touch ---------------------------------------------------
+
+    def get_queryset(self) -> QuerySet:
+        if self.model is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} has no model")
+        if getattr(self, "swagger_fake_view", False):  # schema generation only reads .model
+            return self.model.objects.none()
+        return self.refine_queryset(self.model.objects.for_org(self.organization))
+
+    def refine_queryset(self, queryset: QuerySet) -> QuerySet:
+        """Narrow (filter, select_related, order) the organization's rows; never widen them."""
+        return queryset
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["organization"] = getattr(self, "organization", None)
+        return context
+
+    # --- idempotency ------------------------------------------------------------------
+
+    def credential_id(self) -> str:
+        return f"key:{self.api_key.pk}" if self.api_key is not None else f"user:{self.request.user.pk}"
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        """DRF's dispatch, with the handler wrapped for Idempotency-Key on creating POSTs."""
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            self.initial(request, *args, **kwargs)
+            method = request.method.lower()
+            handler = (
+                getattr(self, method, self.http_method_not_allowed)
+                if method in self.http_method_names
+                else self.http_method_not_allowed
+            )
+            key = idempotency_key_from(request.headers) if request.method == "POST" else None
+            if key is not None and self.action_name(request) in self.idempotent_actions:
+                response = idempotent_response(
+                    organization=self.organization, credential=self.credential_id(), key=key,
+                    fingerprint=request_fingerprint(method="POST", path=request.get_full_path(), body=request.body),
+                    run=lambda: self._handle(handler, request, *args, **kwargs),
+                    secret_fields=self.idempotency_secret_fields,
+                )
+            else:
+                response = handler(request, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - DRF's contract: handle_exception re-raises what it cannot map
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    def _handle(self, handler: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Run the handler; expected errors become responses (stored like any 4xx), bugs propagate."""
+        try:
+            return handler(request, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - handle_exception re-raises anything unexpected
+            return self.handle_exception(exc)
+
+
+class OrganizationAPIView(OrganizationScopedMixin, APIView):
+    """An organization-scoped endpoint that is not a model collection."""
+
+
+class OrganizationViewSet(OrganizationScopedMixin, viewsets.GenericViewSet):
+    """An organization-scoped collection of ``model`` rows."""
