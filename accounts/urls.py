@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts import views
+from accounts import views, views_api_keys
 from accounts.webhooks import urls as webhook_urls
 
 org_patterns = [
@@ -17,6 +17,10 @@ org_patterns = [
     path("delete/", views.org_delete, name="org_delete"),
     path("audit/", views.org_audit, name="org_audit"),
     path("audit/export.csv", views.org_audit_export, name="org_audit_export"),
+    path("api-keys/", views_api_keys.api_key_list, name="api_key_list"),
+    path("api-keys/new/", views_api_keys.api_key_create, name="api_key_create"),
+    path("api-keys/<int:key_id>/rotate/", views_api_keys.api_key_rotate, name="api_key_rotate"),
+    path("api-keys/<int:key_id>/revoke/", views_api_keys.api_key_revoke, name="api_key_revoke"),
     path("", include(webhook_urls.org_patterns)),
 ]
 

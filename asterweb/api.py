@@ -14,6 +14,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts import api as accounts_api
+from accounts.webhooks import api as webhooks_api
 
 # What the Redoc bundle (drf-spectacular-sidecar's redoc.standalone.js) needs beyond 'self':
 # - style-src: styled-components create an empty <style> at load time and fill it through
@@ -36,6 +37,7 @@ REDOC_CSP = {
 
 org_urlpatterns = [
     *accounts_api.api_org_urlpatterns,
+    *webhooks_api.api_org_urlpatterns,
 ]
 
 v1_urlpatterns = [

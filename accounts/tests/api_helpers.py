@@ -93,7 +93,9 @@ def assert_error(response: HttpResponse, status: int, code: str | None = None) -
 
 # Columns that a request may legitimately touch without changing anything (key usage stamps).
 _VOLATILE = {"last_used_at", "last_used_ip", "last_login"}
-_SNAPSHOT_MODELS: list[type[Model]] = [Organization, User, Membership, Invitation, ApiKey, AuditEvent, IdempotencyRecord]
+_SNAPSHOT_MODELS: list[type[Model]] = [
+    Organization, User, Membership, Invitation, ApiKey, AuditEvent, IdempotencyRecord,
+]
 
 
 def stored_rows() -> dict[str, list[dict[str, Any]]]:
@@ -104,3 +106,50 @@ def stored_rows() -> dict[str, list[dict[str, Any]]]:
         rows = manager.order_by("pk").values()
         snapshot[model.__name__] = [{k: v for k, v in row.items() if k not in _VOLATILE} for row in rows]
     return snapshot
+
+
+# --- a URL conf for tests: the site's URLs plus views that fail on purpose -------------------
+# Used with override_settings(ROOT_URLCONF="accounts.tests.api_helpers").
+
+from django.urls import path  # noqa: E402
+from rest_framework.response import Response  # noqa: E402
+from rest_framework.views import APIView  # noqa: E402
+
+from accounts.api_base import OrganizationAPIView  # noqa: E402
+from accounts.services.audit import audit_record  # noqa: E402
+from asterweb import urls as site_urls  # noqa: E402
+
+EXPLODING_ACTION = "test.before_the_bug"
+
+
+class ExplodingView(APIView):
+    """A bug in an API view that is not organization-scoped."""
+
+    def get(self, request, **kwargs):
+        raise RuntimeError("an unexpected bug in a view")
+
+
+class ExplodingOrganizationView(OrganizationAPIView):
+    """A creating POST that writes something and then hits a bug (so nothing may be stored)."""
+
+    required_roles = {"get": Role.VIEWER, "post": Role.VIEWER}
+    required_scopes = {"post": "read"}
+    idempotent_actions = ("post",)
+
+    def get(self, request, **kwargs):
+        raise RuntimeError("an unexpected bug in an organization view")
+
+    def post(self, request, **kwargs):
+        audit_record(action=EXPLODING_ACTION, organization=self.organization, actor=request.user)
+        if request.data.get("fail", True):
+            raise RuntimeError("an unexpected bug after a write")
+        return Response({"ok": True}, status=201)
+
+
+urlpatterns = [
+    path("api/v1/explode", ExplodingView.as_view()),
+    path("api/v1/orgs/<slug:org_slug>/explode/", ExplodingOrganizationView.as_view()),
+    *site_urls.urlpatterns,
+]
+handler400, handler403 = site_urls.handler400, site_urls.handler403
+handler404, handler500 = site_urls.handler404, site_urls.handler500

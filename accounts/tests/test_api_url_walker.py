@@ -28,6 +28,7 @@ from accounts.tests.api_helpers import (
     roles_below,
 )
 from accounts.tests.factories import InvitationFactory, MembershipFactory, UserFactory
+from accounts.webhooks.services import webhook_endpoint_create, webhook_send_test_event
 from conftest import Team
 
 API_ORG_PREFIX = "api/v1/orgs/<slug:org_slug>/"
@@ -84,7 +85,8 @@ def _methods(pattern: URLPattern) -> dict[str, str]:
 
 
 def api_org_patterns() -> list[tuple[str, URLPattern]]:
-    return [(route, pattern) for route, pattern in _walk(get_resolver().url_patterns) if route.startswith(API_ORG_PREFIX)]
+    every = _walk(get_resolver().url_patterns)
+    return [(route, pattern) for route, pattern in every if route.startswith(API_ORG_PREFIX)]
 
 
 def api_org_operations() -> list[Operation]:
@@ -123,6 +125,20 @@ def _api_key_of(team: Team, actor: Any) -> dict[str, Any]:
     return {"pk": issued.api_key.pk}
 
 
+def _webhook_endpoint_of(team: Team, actor: Any) -> dict[str, Any]:
+    issued = webhook_endpoint_create(organization=team.org, actor=team.owner, url=WEBHOOK_URL)
+    return {"pk": issued.endpoint.pk}
+
+
+def _webhook_delivery_of(team: Team, actor: Any) -> dict[str, Any]:
+    endpoint = webhook_endpoint_create(organization=team.org, actor=team.owner, url=WEBHOOK_URL).endpoint
+    return {"pk": webhook_send_test_event(organization=team.org, actor=team.owner, endpoint=endpoint).pk}
+
+
+# Loopback is allow-listed for webhooks in test settings; nothing is sent (deliveries go
+# out after commit, and these tests never commit).
+WEBHOOK_URL = "http://127.0.0.1:9/walker-hook"
+
 URL_FACTORIES: dict[str, Callable[[Team, Any], dict[str, Any]]] = {
     "organization-detail": _nothing,
     "member-list": _nothing,
@@ -135,6 +151,14 @@ URL_FACTORIES: dict[str, Callable[[Team, Any], dict[str, Any]]] = {
     "api-key-list": _nothing,
     "api-key-detail": _api_key_of,
     "api-key-rotate": _api_key_of,
+    "webhook-endpoint-list": _nothing,
+    "webhook-endpoint-detail": _webhook_endpoint_of,
+    "webhook-endpoint-test": _webhook_endpoint_of,
+    "webhook-endpoint-rotate-secret": _webhook_endpoint_of,
+    "webhook-delivery-list": _nothing,
+    "webhook-delivery-detail": _webhook_delivery_of,
+    "webhook-delivery-redeliver": _webhook_delivery_of,
+    "webhook-event-type-list": _nothing,
 }
 
 # A valid body for the operations that take one (everything else sends {}).
@@ -144,6 +168,8 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("member-detail", "patch"): lambda: {"role": Role.VIEWER},
     ("invitation-list", "post"): lambda: {"email": f"walker{next(_counter)}@example.com", "role": Role.VIEWER},
     ("api-key-list", "post"): lambda: {"name": "walker", "scopes": ["read"]},
+    ("webhook-endpoint-list", "post"): lambda: {"url": WEBHOOK_URL},
+    ("webhook-endpoint-detail", "patch"): lambda: {"description": "changed by the walker"},
 }
 
 OPERATIONS = api_org_operations()
@@ -190,7 +216,7 @@ def test_the_walker_finds_the_organization_api():
     assert {"invitation-list", "audit-event-list"} <= {op.name for op in OPERATIONS_ABOVE_VIEWER}
 
 
-@pytest.mark.parametrize("name", sorted({name for _, pattern in api_org_patterns() for name in [pattern.name]}))
+@pytest.mark.parametrize("name", sorted({str(pattern.name) for _, pattern in api_org_patterns()}))
 def test_every_organization_api_url_has_a_factory(name):
     assert name in URL_FACTORIES, f"add a factory for {name} to URL_FACTORIES"
 

@@ -59,6 +59,16 @@ def _webhook_delivery_of(team: Team) -> dict[str, int]:
     return {"delivery_id": WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(organization=team.org)).pk}
 
 
+def _api_key_of(team: Team) -> dict[str, int]:
+    """A key of the viewer: the least role that may open key pages sees only its own keys."""
+    from accounts.services.api_keys import api_key_create
+
+    issued = api_key_create(
+        organization=team.org, membership=team.membership(Role.VIEWER), name="walker", scopes=["read"]
+    )
+    return {"key_id": issued.api_key.pk}
+
+
 def _nothing(team: Team) -> dict[str, Any]:
     return {}
 
@@ -86,6 +96,10 @@ URL_FACTORIES: dict[str, Callable[[Team], dict[str, Any]]] = {
     "webhook_deliveries": _nothing,
     "webhook_delivery_detail": _webhook_delivery_of,
     "webhook_redeliver": _webhook_delivery_of,
+    "api_key_list": _nothing,
+    "api_key_create": _nothing,
+    "api_key_rotate": _api_key_of,
+    "api_key_revoke": _api_key_of,
 }
 
 ORG_URLS = org_urls()

@@ -117,6 +117,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 class WebhookEventTypeSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
+    example = serializers.DictField(help_text="What the event's `data` looks like.")
 
 
 # --- endpoints --------------------------------------------------------------------------

@@ -95,32 +95,30 @@ class SendResult:
     error: str = ""
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to the address the SSRF check approved, whatever the host name resolves to now."""
+class _PinnedAddress:
+    """Connects to the address the SSRF check approved, whatever the host name resolves to now.
+    The host name still goes in the Host header and, for HTTPS, in SNI and the certificate check."""
 
     def __init__(self, destination: ssrf.Destination, *, connect_timeout: float) -> None:
-        super().__init__(destination.host, destination.port, timeout=connect_timeout)
+        super().__init__(destination.host, destination.port, timeout=connect_timeout)  # type: ignore[call-arg]
         self._pinned = (destination.address, destination.port)
         self._create_connection = self._connect_pinned
 
-    def _connect_pinned(self, _address, timeout, source_address=None) -> socket.socket:
+    def _connect_pinned(self, _address: object, timeout: float, source_address: object = None) -> socket.socket:
         return socket.create_connection(self._pinned, timeout, source_address)
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """As above, with TLS: the certificate is verified against the host name (and SNI sends it)."""
-
-    def __init__(self, destination: ssrf.Destination, *, connect_timeout: float) -> None:
-        super().__init__(destination.host, destination.port, timeout=connect_timeout)
-        self._pinned = (destination.address, destination.port)
-        self._create_connection = self._connect_pinned
-
-    def _connect_pinned(self, _address, timeout, source_address=None) -> socket.socket:
-        return socket.create_connection(self._pinned, timeout, source_address)
+class _PinnedHTTPConnection(_PinnedAddress, http.client.HTTPConnection):
+    pass
 
 
-def _abort(connection: http.client.HTTPConnection) -> None:
+class _PinnedHTTPSConnection(_PinnedAddress, http.client.HTTPSConnection):
+    pass
+
+
+def _abort(connection: http.client.HTTPConnection, fired: threading.Event) -> None:
     """The total deadline passed: wake the blocked read (a server trickling bytes cannot hold a worker)."""
+    fired.set()
     sock = connection.sock
     if sock is not None:
         try:
@@ -141,7 +139,8 @@ def http_post(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
     connect_timeout = min(settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS, total)
     connection_class = _PinnedHTTPSConnection if destination.scheme == "https" else _PinnedHTTPConnection
     connection = connection_class(destination, connect_timeout=connect_timeout)
-    watchdog = threading.Timer(total, _abort, args=(connection,))
+    deadline_passed = threading.Event()
+    watchdog = threading.Timer(total, _abort, args=(connection, deadline_passed))
     watchdog.daemon = True
     watchdog.start()
     try:
@@ -152,13 +151,15 @@ def http_post(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
         text = response.read(RESPONSE_BODY_LIMIT).decode("utf-8", errors="replace")
     except (OSError, http.client.HTTPException) as exc:
         elapsed = time.monotonic() - started
-        timed_out = isinstance(exc, TimeoutError) or elapsed >= total
+        timed_out = isinstance(exc, TimeoutError) or deadline_passed.is_set()
         error = f"Timed out after {elapsed:.1f} s." if timed_out else f"Connection failed: {_describe(exc)}"
         return SendResult(ok=False, latency_ms=round(elapsed * 1000), error=error)
     finally:
         watchdog.cancel()
         connection.close()
     latency_ms = round((time.monotonic() - started) * 1000)
+    if deadline_passed.is_set():  # the cut-off connection can look like a complete, short response
+        return SendResult(ok=False, latency_ms=latency_ms, error=f"Timed out after {latency_ms / 1000:.1f} s.")
     status = response.status
     if 200 <= status < 300:
         return SendResult(ok=True, status=status, latency_ms=latency_ms, body=text)
@@ -225,14 +226,18 @@ def _prepare(claim: Claim) -> _Prepared | None:
         _settle(claim, SendResult(ok=False, error="The endpoint is disabled."), final=True)
         return None
     now = timezone.now()
+    try:
+        signing_secrets = endpoint_signing_secrets(endpoint, now=now)
+    except crypto.DecryptionError:  # FIELD_ENCRYPTION_KEYS lost the key: an operator must act
+        log.error("webhook_secret_undecryptable", endpoint_id=endpoint.pk, exc_info=True)
+        _settle(claim, SendResult(ok=False, error="The signing secret could not be read (server configuration)."))
+        return None
     body = event_payload(delivery.event)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"{USER_AGENT} (+{settings.SITE_URL}{reverse('webhooks_docs')})",
         EVENT_ID_HEADER: delivery.event_id,
-        SIGNATURE_HEADER: signature_header(
-            secrets=endpoint_signing_secrets(endpoint, now=now), timestamp=int(now.timestamp()), body=body
-        ),
+        SIGNATURE_HEADER: signature_header(secrets=signing_secrets, timestamp=int(now.timestamp()), body=body),
     }
     return _Prepared(claim=claim, url=endpoint.url, body=body, headers=headers)
 

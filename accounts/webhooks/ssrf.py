@@ -69,11 +69,11 @@ def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
 def address_is_allowed(address: str) -> bool:
     """True for public unicast addresses, and for any address inside an allow-listed network."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    embedded = _embedded_ipv4(ip)
-    if embedded is not None and not address_is_allowed(str(embedded)):
-        return False
     if any(ip.version == network.version and ip in network for network in _allowed_networks()):
         return True
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        return address_is_allowed(str(embedded))
     forbidden = (
         ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
         or ip.is_reserved or ip.is_unspecified or not ip.is_global
@@ -118,8 +118,9 @@ def destination_resolve(url: str) -> Destination:
         raise UnsafeDestination(f"The host name {host} could not be resolved.")
     refused = [address for address in addresses if not address_is_allowed(address)]
     if refused:
+        subject = host if host == refused[0] else f"{host} resolves to {refused[0]}, which"
         raise UnsafeDestination(
-            f"{host} resolves to a private, loopback or otherwise reserved address ({refused[0]}): "
+            f"{subject} is a private, loopback or otherwise reserved address: "
             "webhooks can only be sent to public addresses."
         )
     return Destination(scheme=scheme, host=host, port=port, target=target, address=addresses[0])

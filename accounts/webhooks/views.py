@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from urllib.parse import urlencode
 
+from allauth.account.decorators import reauthentication_required
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -14,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.access import org_view
+from accounts.access import org_view, reauthentication_before_post
 from accounts.forms import form_add_application_error
 from accounts.roles import Role
 from accounts.webhooks import selectors, services
@@ -63,6 +65,8 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
 
 
 @org_view(Role.ADMIN)
+@reauthentication_before_post
+@reauthentication_required  # on GET too: confirm the password before the form, so nothing typed is lost
 def webhook_create(request: HttpRequest) -> HttpResponse:
     form = WebhookEndpointForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -135,9 +139,15 @@ def webhook_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 
 @org_view(Role.ADMIN)
-@require_POST
 def webhook_rotate_secret(request: HttpRequest, endpoint_id: int) -> HttpResponse:
-    endpoint = _endpoint(request, endpoint_id)
+    endpoint = _endpoint(request, endpoint_id)  # another organization's id: 404 before any password prompt
+    if request.method != "POST":  # back from confirming the password: the button is on the endpoint page
+        return redirect("webhook_detail", request.organization.slug, endpoint.pk)
+    return _rotate_secret(request, endpoint=endpoint)
+
+
+@reauthentication_before_post
+def _rotate_secret(request: HttpRequest, *, endpoint: WebhookEndpoint) -> HttpResponse:
     issued = services.webhook_endpoint_rotate_secret(
         organization=request.organization, actor=request.user, endpoint=endpoint
     )
@@ -154,7 +164,7 @@ def webhook_deliveries(request: HttpRequest) -> HttpResponse:
         organization=organization, endpoint_id=filters.get("endpoint"), state=filters.get("state") or ""
     )
     page = Paginator(deliveries, DELIVERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    query = "&".join(f"{key}={value}" for key, value in filters.items() if value not in (None, ""))
+    query = urlencode({key: value for key, value in filters.items() if value not in (None, "")})
     return render(request, "webhooks/delivery_list.html", {"form": form, "page": page, "query": query})
 
 
@@ -187,11 +197,15 @@ def _url(request: HttpRequest, name: str) -> str:
 def webhooks_docs(request: HttpRequest) -> HttpResponse:
     """Public: how to receive and verify AsterAI webhooks."""
     context = {
-        "event_types": EVENT_TYPES.values(),
+        "event_types": [
+            {"name": t.name, "description": t.description, "example_json": json.dumps(t.example, indent=2)}
+            for t in EVENT_TYPES.values()
+        ],
         "retry_hours": int(RETRY_WINDOW.total_seconds() // 3600),
         "disable_days": DISABLE_AFTER.days,
         "body_limit": RESPONSE_BODY_LIMIT,
         "timeout_seconds": settings.WEBHOOK_TIMEOUT_SECONDS,
+        "connect_timeout_seconds": settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS,
         "signature_header": SIGNATURE_HEADER,
         "verify_snippet": VERIFY_SNIPPET,
         "django_view_snippet": DJANGO_VIEW_SNIPPET,

@@ -283,9 +283,12 @@ WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env.list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", 
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStateEnum"] = "accounts.webhooks.models.WebhookDelivery.State"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStateEnum"] = (
+    "accounts.webhooks.models.WebhookDelivery.State"
+)
 # Task modules outside an app's tasks.py, which autodiscovery does not find.
 CELERY_IMPORTS = ["accounts.webhooks.tasks"]
+CELERY_TASK_ROUTES = {"accounts.webhooks.tasks.*": {"queue": "webhooks"}}
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "accounts.webhooks.tasks.webhooks_sweep",
     "schedule": 15.0,

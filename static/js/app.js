@@ -7,6 +7,8 @@
  *     the account; for anonymous visitors (<html data-theme-store="local">) it is kept in
  *     localStorage and restored here before the first paint.
  *   - Flash messages: a [data-dismiss="flash"] button removes its message.
+ *   - Copy buttons: [data-copy-target="<input id>"] copies that field's value to the clipboard
+ *     (shown-once secrets such as a new API key) and says so on the button.
  *   - Escape closes an open dropdown menu.
  */
 (function () {
@@ -58,6 +60,27 @@
     markChoice(theme);
   }
 
+  // Copies the named field's value. The field is selected first, so Ctrl+C still works if the
+  // Clipboard API is unavailable (plain http on a non-local host) or refused.
+  function copyField(button) {
+    var field = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!field) {
+      return;
+    }
+    field.focus();
+    field.select();
+    var done = function () {
+      button.textContent = button.getAttribute("data-copied-text") || "Copied";
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () {
+        /* refused: the selected text can still be copied by hand */
+      });
+    } else if (document.execCommand && document.execCommand("copy")) {
+      done();
+    }
+  }
+
   if (storesLocally()) {
     var stored = readStoredTheme();
     if (stored) {
@@ -86,6 +109,12 @@
       if (menu) {
         menu.removeAttribute("open");
       }
+      return;
+    }
+
+    var copy = target.closest("[data-copy-target]");
+    if (copy) {
+      copyField(copy);
       return;
     }
 

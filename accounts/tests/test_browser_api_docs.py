@@ -1,0 +1,165 @@
+"""The API documentation pages in a real Chromium, under the site's Content-Security-Policy:
+Swagger UI at /api/docs/ and Redoc at /api/redoc/ render the operations with no CSP violation
+and no JavaScript error. Screenshots go to test-artifacts/screenshots/.
+
+The CSP stays strict everywhere else: only /api/redoc/ gets Redoc's few extra allowances
+(asterweb/api.py, REDOC_CSP), and no page allows inline script or 'unsafe-inline' styles.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from asterweb.api import REDOC_CSP
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
+# Operations the docs must list, by the summaries accounts/api.py gives them.
+OPERATIONS = ["Create an API key", "Rotate an API key", "List members", "Invite someone by email", "Who am I"]
+# Redoc's side menu always shows Redocly's logo from its CDN (allowed by REDOC_CSP); tests have
+# no internet, so the browser gets this stand-in instead of a network error.
+REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+STAND_IN_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allow_database_beside_playwright() -> Iterator[None]:
+    """As in test_browser.py: Playwright's sync API runs an event loop in this thread, and the
+    live server's database teardown happens here too."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="module")
+def browser(_allow_database_beside_playwright: None) -> Iterator[sync_api.Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "#### BROWSER TEST SKIPPED: /usr/bin/chromium is not installed. "
+            "Install Debian's chromium (sudo apt-get install -y chromium; `make test` does it when it can). ####"
+        )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class PageWatch:
+    """Console errors, uncaught exceptions and CSP violations (the browser's own
+    ``securitypolicyviolation`` events as well as its console reports)."""
+
+    def __init__(self, page: sync_api.Page) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.add_init_script(
+            "window.__cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', function (e) {"
+            "  window.__cspViolations.push(e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline')"
+            "    + (e.sample ? ' (' + e.sample + ')' : ''));"
+            "});"
+        )
+
+    def _console(self, message: sync_api.ConsoleMessage) -> None:
+        if message.type == "error" or "Content Security Policy" in message.text:
+            self.problems.append(f"console {message.type}: {message.text}")
+
+    def assert_clean(self) -> None:
+        violations = self.page.evaluate("window.__cspViolations")
+        problems = self.problems + [f"CSP violation: {violation}" for violation in violations]
+        assert problems == [], "the browser reported problems:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def page(browser: sync_api.Browser) -> Iterator[tuple[sync_api.Page, PageWatch]]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    yield page, PageWatch(page)
+    context.close()
+
+
+def shot(page: sync_api.Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def _directives(header: str) -> dict[str, list[str]]:
+    directives = {}
+    for part in header.split(";"):
+        name, *values = part.split()
+        directives[name] = values
+    return directives
+
+
+def test_swagger_ui_lists_the_operations_under_the_csp(live_server, page) -> None:
+    page, watch = page
+    response = page.goto(live_server.url + "/api/docs/")
+    csp = _directives(response.headers["content-security-policy"])
+    assert csp["script-src"] == ["'self'"]
+    assert csp["style-src"] == ["'self'"]
+
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("AsterAI API")
+    for summary in OPERATIONS:
+        expect(page.locator(".opblock-summary-description", has_text=summary).first).to_be_visible()
+    shot(page, "40-api-docs-swagger")
+
+    # Opening an operation renders its body schema and example, which is more of the UI's code.
+    page.locator(".opblock-summary-description", has_text="Create an API key").first.click()
+    expect(page.get_by_text("The full key is in the response's").first).to_be_visible()
+    shot(page, "41-api-docs-swagger-create-key")
+    watch.assert_clean()
+
+
+def test_redoc_lists_the_operations_under_the_csp(live_server, page) -> None:
+    page, watch = page
+    page.route(REDOCLY_LOGO, lambda route: route.fulfill(status=200, content_type="image/svg+xml", body=STAND_IN_SVG))
+    response = page.goto(live_server.url + "/api/redoc/")
+    csp = _directives(response.headers["content-security-policy"])
+    assert csp["script-src"] == ["'self'"]
+    assert "'unsafe-inline'" not in csp["style-src"]
+
+    menu = page.locator(".menu-content")
+    for summary in OPERATIONS:
+        expect(menu.get_by_text(summary, exact=True).first).to_be_attached()
+    expect(page.get_by_role("heading", name="Create an API key").first).to_be_visible()
+    # Search runs in Redoc's blob: worker.
+    page.get_by_placeholder("Search...").fill("rotate")
+    expect(page.locator("[role=search] li", has_text="Rotate an API key").first).to_be_visible()
+    shot(page, "42-api-docs-redoc")
+    watch.assert_clean()
+
+
+def test_only_the_redoc_page_relaxes_the_csp(db) -> None:
+    client = Client()
+    strict = _directives(client.get("/api/docs/")["Content-Security-Policy"])
+    redoc = _directives(client.get("/api/redoc/")["Content-Security-Policy"])
+    landing = _directives(client.get("/")["Content-Security-Policy"])
+    assert strict == landing
+    assert "worker-src" not in landing
+    for directive, extra in REDOC_CSP.items():
+        assert set(extra) <= set(redoc[directive])
+        assert not set(extra) - {"'self'"} & set(landing.get(directive, []))
+    for policy in (strict, redoc, landing):
+        assert policy["script-src"] == ["'self'"]
+        assert "'unsafe-inline'" not in policy["style-src"]
+        assert "'unsafe-eval'" not in policy["script-src"]

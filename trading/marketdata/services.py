@@ -1,0 +1,264 @@
+"""Writes to the candle store. ``candles_upsert`` is the one way candles get in: the CSV
+importer, exchange ingestion, resampling and the benchmark all call it.
+
+How it stays fast (target 100k rows/s on two cores; see ``bench/candles.py``): the candles are
+streamed with ``COPY`` into a temporary table, checked there in one SQL pass, classified
+against the stored rows with one join restricted to the batch's time range, and inserted with
+one ``INSERT ... SELECT`` anti-join. No Python object is created per row beyond the text line
+sent to COPY, and nothing is sent back per row except the (capped) list of conflicts.
+
+What it never does: overwrite a stored closed candle. A stored candle that is still forming
+(``is_closed=False``) is replaced by the incoming version, the newer one; a closed candle that
+disagrees with the incoming one is left as it is and reported as a conflict with both values;
+an incoming forming candle never replaces a closed one (counted as ``ignored_forming``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from trading.exchanges.base import Candle
+from trading.marketdata.candles import MAX_DECIMAL_PLACES, MAX_INTEGER_DIGITS, InvalidCandle, SeriesKey, from_epoch
+from trading.models import Candle as StoredCandle
+from trading.models import CandleSeries
+
+CONFLICT_DETAIL_LIMIT = 1000
+_COPY_CHUNK_ROWS = 20_000
+_AMOUNTS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A stored closed candle and an incoming candle that disagree: the stored one was kept."""
+
+    open_time: datetime
+    stored: dict[str, Decimal]
+    incoming: dict[str, Decimal]
+
+    def as_json(self) -> dict:
+        return {
+            "open_time": self.open_time.isoformat(),
+            "stored": {name: str(value) for name, value in self.stored.items()},
+            "incoming": {name: str(value) for name, value in self.incoming.items()},
+        }
+
+
+@dataclass
+class UpsertResult:
+    """What ``candles_upsert`` did with each incoming candle; the counts add up to ``received``."""
+
+    received: int = 0
+    inserted: int = 0
+    duplicate: int = 0  # identical to the stored candle
+    conflicting: int = 0  # stored closed candle kept; details in ``conflicts`` (capped)
+    updated_forming: int = 0  # stored forming candle replaced by the incoming version
+    ignored_forming: int = 0  # incoming forming candle older than the stored closed one
+    conflicts: list[Conflict] = field(default_factory=list)
+    first_open_time: datetime | None = None
+    last_open_time: datetime | None = None
+
+    def merge(self, other: UpsertResult) -> None:
+        """Add ``other``'s counts (several batches of one import or ingestion run)."""
+        for name in ("received", "inserted", "duplicate", "conflicting", "updated_forming", "ignored_forming"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.conflicts.extend(other.conflicts[: max(0, CONFLICT_DETAIL_LIMIT - len(self.conflicts))])
+        if other.first_open_time and (self.first_open_time is None or other.first_open_time < self.first_open_time):
+            self.first_open_time = other.first_open_time
+        if other.last_open_time and (self.last_open_time is None or other.last_open_time > self.last_open_time):
+            self.last_open_time = other.last_open_time
+
+
+def series_get_or_create(*, series: SeriesKey, lock: bool = False, **defaults) -> CandleSeries:
+    """The registry row of ``series``, created on first use; ``lock`` holds it FOR UPDATE until
+    the transaction ends, which serializes writers of one series."""
+    manager = CandleSeries.objects.select_for_update() if lock else CandleSeries.objects
+    row, _ = manager.get_or_create(**series.filter(), defaults=defaults)
+    return row
+
+
+def candles_upsert(
+    *, series: SeriesKey, candles: Iterable[Candle], source: str, now: datetime | None = None
+) -> UpsertResult:
+    """Store ``candles`` (any order, one per open_time) in ``series``; see the module docstring.
+
+    A candle whose period has not ended at ``now`` is stored as forming whatever it claims.
+    Raises ``InvalidCandle`` (and stores nothing) if any candle breaks a storage rule: callers
+    that want per-row reasons filter with ``candles.candle_problem`` first.
+    """
+    now_epoch = int((now or timezone.now()).timestamp())
+    with transaction.atomic():
+        series_row = series_get_or_create(series=series, lock=True)
+        with connection.cursor() as django_cursor:
+            cursor = django_cursor.cursor  # psycopg's own cursor, for COPY
+            cursor.execute(
+                "CREATE TEMP TABLE _candle_in (epoch int8 NOT NULL, open numeric NOT NULL, high numeric NOT NULL,"
+                " low numeric NOT NULL, close numeric NOT NULL, volume numeric NOT NULL, is_closed bool NOT NULL)"
+                " ON COMMIT DROP"
+            )
+            received, first, last = _copy_in(cursor, candles, step=series.step, not_closed_from=now_epoch - series.step)
+            result = UpsertResult(received=received)
+            if received:
+                result.first_open_time, result.last_open_time = from_epoch(first), from_epoch(last)
+                _check_in(cursor, series)
+                params = _params(series, source=source, first=first, last=last)
+                _classify(cursor, params, result)
+                if result.updated_forming:
+                    cursor.execute(_UPDATE_FORMING, params)
+                cursor.execute(_INSERT_NEW, params)
+                result.inserted = cursor.rowcount
+                result.duplicate = received - result.inserted - result.conflicting - result.updated_forming \
+                    - result.ignored_forming
+                _series_extend(series_row, result)
+            cursor.execute("DROP TABLE _candle_in")
+    return result
+
+
+def _copy_in(cursor, candles: Iterable[Candle], *, step: int, not_closed_from: int) -> tuple[int, int, int]:
+    """Stream ``candles`` into ``_candle_in``; returns (count, first epoch, last epoch)."""
+    seen: set[int] = set()
+    first = last = None
+    lines: list[str] = []
+    with cursor.copy("COPY _candle_in FROM STDIN") as copy:
+        for candle in candles:
+            moment = candle.open_time
+            if moment.tzinfo is None or moment.microsecond:
+                raise InvalidCandle(f"open_time {moment.isoformat()} must be a whole second with a time zone.")
+            epoch = int(moment.timestamp())
+            if epoch in seen:
+                raise InvalidCandle(f"Two candles for {moment.isoformat()} in one batch.")
+            seen.add(epoch)
+            if first is None or epoch < first:
+                first = epoch
+            if last is None or epoch > last:
+                last = epoch
+            closed = "t" if candle.is_closed and epoch <= not_closed_from else "f"
+            # %-formatting measured 1.4x faster than an f-string here, and this line is the hot loop.
+            lines.append(
+                "%d\t%s\t%s\t%s\t%s\t%s\t%s\n"  # noqa: UP031
+                % (epoch, candle.open, candle.high, candle.low, candle.close, candle.volume, closed)
+            )
+            if len(lines) == _COPY_CHUNK_ROWS:
+                copy.write("".join(lines))
+                lines.clear()
+        if lines:
+            copy.write("".join(lines))
+    return len(seen), first or 0, last or 0
+
+
+# The SQL below is assembled from constants of this module only; values travel as parameters.
+_TOO_PRECISE = " OR ".join(f"{name} <> round({name}, {MAX_DECIMAL_PLACES})" for name in _AMOUNTS)
+_TOO_LARGE = " OR ".join(f"abs({name}) >= 1e{MAX_INTEGER_DIGITS}" for name in _AMOUNTS)
+_CHECK_IN = f"""
+SELECT epoch, problem FROM (
+    SELECT epoch, CASE
+        WHEN (epoch - %(origin)s) %% %(step)s <> 0 THEN 'is not aligned to the timeframe'
+        WHEN {_TOO_LARGE} THEN 'has a value that is not finite or has more than {MAX_INTEGER_DIGITS} integer digits'
+        WHEN {_TOO_PRECISE} THEN 'has a value with more than {MAX_DECIMAL_PLACES} decimal places'
+        WHEN high < low THEN 'has high below low'
+        WHEN open < low OR open > high OR close < low OR close > high THEN 'has open or close outside [low, high]'
+        WHEN volume < 0 THEN 'has a negative volume'
+    END AS problem
+    FROM _candle_in
+) checked WHERE problem IS NOT NULL ORDER BY epoch LIMIT 1
+"""  # noqa: S608
+
+
+def _check_in(cursor, series: SeriesKey) -> None:
+    """The storage rules of ``candles.candle_problem``, checked in one pass on the server."""
+    cursor.execute(_CHECK_IN, {"origin": series.origin, "step": series.step})
+    bad = cursor.fetchone()
+    if bad:
+        raise InvalidCandle(f"The candle at {from_epoch(bad[0]).isoformat()} {bad[1]}; nothing was stored.")
+
+
+def _params(series: SeriesKey, *, source: str, first: int, last: int) -> dict:
+    return {
+        **series.filter(), "source": source, "now": timezone.now(),
+        "first": from_epoch(first), "last": from_epoch(last),
+    }
+
+
+# The stored rows of the batch's series and time range that match incoming ones.
+_MATCH = """c.open_time = to_timestamp(i.epoch)
+  AND c.exchange = %(exchange)s AND c.symbol = %(symbol)s AND c.market_type = %(market_type)s
+  AND c.timeframe = %(timeframe)s AND c.open_time BETWEEN %(first)s AND %(last)s"""
+_DIFFERS = "(c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM (i.open, i.high, i.low, i.close, i.volume)"
+_IS_CONFLICT = f"c.is_closed AND i.is_closed AND {_DIFFERS}"
+_IS_FORMING_UPDATE = f"NOT c.is_closed AND (i.is_closed OR {_DIFFERS})"
+
+_CLASSIFY = f"""
+SELECT count(*) FILTER (WHERE {_IS_CONFLICT}),
+       count(*) FILTER (WHERE {_IS_FORMING_UPDATE}),
+       count(*) FILTER (WHERE c.is_closed AND NOT i.is_closed)
+FROM _candle_in i JOIN trading_candle c ON {_MATCH}
+"""  # noqa: S608
+_CONFLICTS = f"""
+SELECT i.epoch, c.open, c.high, c.low, c.close, c.volume, i.open, i.high, i.low, i.close, i.volume
+FROM _candle_in i JOIN trading_candle c ON {_MATCH}
+WHERE {_IS_CONFLICT}
+ORDER BY i.epoch LIMIT {CONFLICT_DETAIL_LIMIT}
+"""  # noqa: S608
+_UPDATE_FORMING = f"""
+UPDATE trading_candle c SET open = i.open, high = i.high, low = i.low, close = i.close, volume = i.volume,
+       is_closed = i.is_closed, source = %(source)s, ingested_at = %(now)s
+FROM _candle_in i
+WHERE {_MATCH} AND {_IS_FORMING_UPDATE}
+"""  # noqa: S608
+_INSERT_NEW = """
+INSERT INTO trading_candle (exchange, symbol, market_type, timeframe, open_time, open, high, low, close, volume,
+                            is_closed, source, ingested_at)
+SELECT %(exchange)s, %(symbol)s, %(market_type)s, %(timeframe)s, to_timestamp(i.epoch), i.open, i.high, i.low,
+       i.close, i.volume, i.is_closed, %(source)s, %(now)s
+FROM _candle_in i
+WHERE NOT EXISTS (
+    SELECT 1 FROM trading_candle c
+    WHERE c.exchange = %(exchange)s AND c.symbol = %(symbol)s AND c.market_type = %(market_type)s
+      AND c.timeframe = %(timeframe)s AND c.open_time = to_timestamp(i.epoch)
+)
+"""
+
+
+def _classify(cursor, params: dict, result: UpsertResult) -> None:
+    cursor.execute(_CLASSIFY, params)
+    result.conflicting, result.updated_forming, result.ignored_forming = cursor.fetchone()
+    if result.conflicting:
+        cursor.execute(_CONFLICTS, params)
+        result.conflicts = [
+            Conflict(
+                open_time=from_epoch(row[0]),
+                stored=dict(zip(_AMOUNTS, row[1:6], strict=True)),
+                incoming=dict(zip(_AMOUNTS, row[6:11], strict=True)),
+            )
+            for row in cursor.fetchall()
+        ]
+
+
+def _series_extend(series_row: CandleSeries, result: UpsertResult) -> None:
+    """Keep the registry's extent and count current (the row is locked by the caller)."""
+    updates = {"candle_count": series_row.candle_count + result.inserted}
+    if series_row.first_open_time is None or result.first_open_time < series_row.first_open_time:
+        updates["first_open_time"] = result.first_open_time
+    if series_row.last_open_time is None or result.last_open_time > series_row.last_open_time:
+        updates["last_open_time"] = result.last_open_time
+    for name, value in updates.items():
+        setattr(series_row, name, value)
+    series_row.save(update_fields=[*updates, "updated_at"])
+
+
+def series_refresh_extent(*, series: SeriesKey) -> CandleSeries:
+    """Recount a series' extent from its candles (after rows were deleted or written by hand)."""
+    with transaction.atomic():
+        row = series_get_or_create(series=series, lock=True)
+        extent = StoredCandle.objects.filter(**series.filter()).aggregate(
+            first=Min("open_time"), last=Max("open_time"), count=Count("open_time")
+        )
+        row.first_open_time, row.last_open_time, row.candle_count = extent["first"], extent["last"], extent["count"]
+        row.save(update_fields=["first_open_time", "last_open_time", "candle_count", "updated_at"])
+    return row

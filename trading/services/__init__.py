@@ -1,0 +1,1 @@
+"""Writes for trading: one module per concern."""
