@@ -69,3 +69,16 @@ def reauthentication_before_post(view: View) -> View:
             return redirect(f"{reverse('account_reauthenticate')}?{urlencode({'next': request.get_full_path()})}")
 
     return wrapper  # type: ignore[return-value]
+
+
+def require_recent_reauthentication(request: HttpRequest) -> None:
+    """For API calls made with the browser session: sensitive writes need a recent password
+    (or 2FA) confirmation, as the pages do. API-key calls are authorised by the key's scopes."""
+    from allauth.account.internal.flows.reauthentication import did_recently_reauthenticate
+    from rest_framework.exceptions import PermissionDenied
+
+    if not did_recently_reauthenticate(request):
+        raise PermissionDenied(
+            "Confirm your password first (open any sensitive page, or /accounts/reauthenticate/).",
+            "reauthentication_required",
+        )

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 
 from accounts import services
 from accounts.models import AuditEvent, Invitation, Membership, Organization, User
+from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 admin.site.site_header = "AsterAI support"
 admin.site.site_title = "AsterAI support"
@@ -132,4 +133,34 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Signing secrets are never shown, not even encrypted."""
+
+    list_display = ["url", "organization", "active", "disabled_at", "created_at"]
+    list_filter = ["active"]
+    search_fields = ["url", "organization__name", "organization__slug"]
+    exclude = ["secret_encrypted", "previous_secret_encrypted"]
+    raw_id_fields = ["organization"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookEndpoint]:
+        return WebhookEndpoint.all_objects.select_related("organization")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "endpoint", "state", "attempts", "response_status", "next_attempt_at"]
+    list_filter = ["state"]
+    search_fields = ["endpoint__url", "organization__slug"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookDelivery]:
+        return WebhookDelivery.all_objects.select_related("endpoint")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -21,6 +21,7 @@ from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Scope
 from accounts.roles import Role, role_at_least
 from accounts.services.api_keys import IssuedKey, api_key_create, api_key_revoke, api_key_rotate
 from asterweb.api_errors import error_responses
+from asterweb.serializers import StrictSerializer
 
 # --- serializers ------------------------------------------------------------------------
 
@@ -63,7 +64,7 @@ class OrganizationDetailSerializer(OrganizationSerializer):
     )
 
 
-class OrganizationUpdateSerializer(serializers.Serializer):
+class OrganizationUpdateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, required=False)
     require_2fa = serializers.BooleanField(required=False)
 
@@ -77,7 +78,7 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MembershipUpdateSerializer(serializers.Serializer):
+class MembershipUpdateSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
@@ -90,7 +91,7 @@ class InvitationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class InvitationCreateSerializer(serializers.Serializer):
+class InvitationCreateSerializer(StrictSerializer):
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=Role.choices, default=Role.VIEWER)
 
@@ -134,7 +135,7 @@ class ApiKeyIssuedSerializer(ApiKeySerializer):
         read_only_fields = fields
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=len(Scope.values)
@@ -221,7 +222,9 @@ class OrganizationDetailView(OrganizationAPIView):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List members", responses={200: MembershipSerializer(many=True), **error_responses()}),
+    list=extend_schema(
+        summary="List members", responses={200: MembershipSerializer(many=True), **error_responses(400)}
+    ),
     retrieve=extend_schema(summary="Get a member", responses={200: MembershipSerializer, **error_responses()}),
     partial_update=extend_schema(
         summary="Change a member's role", request=MembershipUpdateSerializer,
@@ -259,7 +262,8 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizati
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List pending invitations", responses={200: InvitationSerializer(many=True), **error_responses()}
+        summary="List invitations", description="Every invitation; filter with `status=pending`.",
+        responses={200: InvitationSerializer(many=True), **error_responses(400)},
     ),
     retrieve=extend_schema(summary="Get an invitation", responses={200: InvitationSerializer, **error_responses()}),
     create=extend_schema(
@@ -386,6 +390,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     def create(self, request: Request, **kwargs: Any) -> Response:
         body = ApiKeyCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        self.require_reauthentication_for_session()
         issued = api_key_create(
             organization=self.organization, membership=self.membership, grantable_scopes=self.scopes,
             **body.validated_data,
@@ -394,8 +399,10 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
 
     @action(detail=True, methods=["post"])
     def rotate(self, request: Request, **kwargs: Any) -> Response:
+        api_key = self.get_object()
+        self.require_reauthentication_for_session()
         issued = api_key_rotate(
-            organization=self.organization, membership=self.membership, api_key=self.get_object(),
+            organization=self.organization, membership=self.membership, api_key=api_key,
             grantable_scopes=self.scopes,
         )
         return Response(_issued(issued))

@@ -26,7 +26,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import require_recent_reauthentication
 from accounts.models import ApiKey, Membership, Organization, Scope
+from accounts.request_context import bind_api_key
 from accounts.roles import Role, role_at_least
 from accounts.services.api_keys import effective_scopes
 from asterweb.idempotency import idempotency_key_from, idempotent_response, request_fingerprint
@@ -46,6 +48,8 @@ class OrganizationScopedMixin:
     idempotent_actions: ClassVar[tuple[str, ...]] = ("create",)
     # Response fields holding a secret shown once: never stored, null in a replay.
     idempotency_secret_fields: ClassVar[tuple[str, ...]] = ()
+    # Sorting: only fields that order rows stably (the cursor paginates on them); widen per view with care.
+    ordering_fields: ClassVar[list[str]] = ["created_at"]
 
     organization: Organization
     membership: Membership
@@ -64,9 +68,17 @@ class OrganizationScopedMixin:
     # --- what a request may do -------------------------------------------------------
 
     def action_name(self, request: Request) -> str:
-        return getattr(self, "action", None) or request.method.lower()
+        """The viewset action, else the HTTP method (HEAD counts as GET; OPTIONS only
+        describes the endpoint, so it needs what the weakest read needs)."""
+        action = getattr(self, "action", None)
+        if action:
+            return action
+        method = request.method.lower()
+        return {"head": "get"}.get(method, method)
 
     def required_role(self, action: str) -> Role:
+        if action in ("options", "metadata"):
+            return Role.VIEWER
         try:
             return self.required_roles[action]
         except KeyError:
@@ -81,6 +93,9 @@ class OrganizationScopedMixin:
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, IsAuthenticated, throttles
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise exceptions.MethodNotAllowed(request.method)
         action = self.action_name(request)
         min_role, scope = self.required_role(action), self.required_scope(action, request.method)
         self._resolve_organization(request, slug=kwargs.get(ORG_URL_KWARG, ""))
@@ -115,7 +130,15 @@ class OrganizationScopedMixin:
         self.organization, self.membership, self.api_key = organization, membership, api_key
         self.scopes = effective_scopes(api_key_scopes=api_key.scopes if api_key else None, role=membership.role)
         request.organization = organization
+        bind_api_key(api_key.pk if api_key else None)
         structlog.contextvars.bind_contextvars(org_id=organization.pk, api_key_id=api_key.pk if api_key else None)
+
+    def require_reauthentication_for_session(self) -> None:
+        """Sensitive writes (minting keys or secrets, adding credentials) made with the browser
+        session need a recent password confirmation, as the pages do; API keys are authorised
+        by their scopes."""
+        if self.api_key is None:
+            require_recent_reauthentication(self.request._request)
 
     # --- rows the request may touch ---------------------------------------------------
 

@@ -21,10 +21,20 @@ class RequestMeta:
 
 
 _current: ContextVar[RequestMeta | None] = ContextVar("request_meta", default=None)
+_api_key_id: ContextVar[int | None] = ContextVar("api_key_id", default=None)
 
 
 def current_request_meta() -> RequestMeta | None:
     return _current.get()
+
+
+def bind_api_key(api_key_id: int | None) -> None:
+    """Remember which API key the current request acts with (for the audit log)."""
+    _api_key_id.set(api_key_id)
+
+
+def current_api_key_id() -> int | None:
+    return _api_key_id.get()
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +76,9 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = _current.set(request_meta(request))
+        key_token = _api_key_id.set(None)
         try:
             return self.get_response(request)
         finally:
+            _api_key_id.reset(key_token)
             _current.reset(token)

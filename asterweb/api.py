@@ -15,6 +15,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts import api as accounts_api
 from accounts.webhooks import api as webhooks_api
+from trading import api as trading_api
 
 # What the Redoc bundle (drf-spectacular-sidecar's redoc.standalone.js) needs beyond 'self':
 # - style-src: styled-components create an empty <style> at load time and fill it through
@@ -38,6 +39,7 @@ REDOC_CSP = {
 org_urlpatterns = [
     *accounts_api.api_org_urlpatterns,
     *webhooks_api.api_org_urlpatterns,
+    *trading_api.api_org_urlpatterns,
 ]
 
 v1_urlpatterns = [

@@ -30,6 +30,7 @@ ERROR_TYPES = {
     413: "invalid_request_error",
     415: "invalid_request_error",
     429: "rate_limit_error",
+    502: "upstream_error",
 }
 
 
@@ -143,6 +144,7 @@ _ERROR_DESCRIPTIONS = {
     413: "The body is too large.",
     415: "Send `Content-Type: application/json`.",
     429: "Too many requests: wait `Retry-After` seconds.",
+    502: "An exchange we depend on failed or could not be reached; retry later.",
 }
 
 

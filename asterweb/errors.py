@@ -31,3 +31,10 @@ class NotFoundError(ApplicationError):
 class ConflictError(ApplicationError):
     status_code = 409
     code = "conflict"
+
+
+class UpstreamError(ApplicationError):
+    """A service we depend on (an exchange) failed or could not be reached; retrying later may work."""
+
+    status_code = 502
+    code = "upstream_unavailable"

@@ -25,7 +25,10 @@ _SECRET_IN_TEXT = [
     (re.compile(r"(/accounts/confirm-email/)[^/\s'\"?]+"), r"\1" + REDACTED),
     (re.compile(r"(/invitations/)[^/\s'\"?]+"), r"\1" + REDACTED),
     (re.compile(r"(Bearer\s+)\S+", re.IGNORECASE), r"\1" + REDACTED),
-    (re.compile(r"\b(ak_(?:live|test)_)[A-Za-z0-9_-]+"), r"\1" + REDACTED),
+    # An API key's visible prefix (ak_live_<10>) may be logged; the secret after it may not.
+    (re.compile(r"\b(ak_(?:live|test)_[A-Za-z0-9]{10}_)[A-Za-z0-9]+"), r"\1" + REDACTED),
+    (re.compile(r"\b(whsec_)[A-Za-z0-9_-]+"), r"\1" + REDACTED),
+    (re.compile(r"\b(0x)[0-9a-fA-F]{64}\b"), r"\1" + REDACTED),  # EVM private keys
 ]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts.webhooks import urls as webhook_urls
 from asterweb import health, views
+from trading import urls as trading_urls
 
 urlpatterns = [
     path("", views.landing, name="landing"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("", include("asterweb.api")),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
+    path("o/<slug:org_slug>/", include(trading_urls.org_patterns)),
     path("", include(webhook_urls.public_patterns)),
     path("", include("django_prometheus.urls")),
 ]

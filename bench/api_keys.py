@@ -68,13 +68,14 @@ def throwaway_key() -> Iterator[tuple[ApiKey, str]]:
             organization=organization, user=user, name="bench", prefix=prefix, secret_hash=api_key_hash(raw_key),
             scopes=[Scope.READ, Scope.TRADE],
         )
-        ApiKey.objects.bulk_create(
+        fillers = (
             ApiKey(
                 organization=organization, user=user, name=f"filler {index}", prefix=KEY_PREFIX + _random(10),
                 secret_hash=secrets.token_hex(32), scopes=[Scope.READ],
             )
             for index in range(FILLER_KEYS)
         )
+        ApiKey.objects.bulk_create(fillers, batch_size=1000)
         yield api_key, raw_key
     finally:
         if api_key is not None:

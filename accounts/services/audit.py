@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from accounts.models import AuditEvent, Organization, User
 from accounts.realtime import organization_broadcast
-from accounts.request_context import current_request_meta
+from accounts.request_context import current_api_key_id, current_request_meta
 from accounts.roles import Role
 from asterweb.logging import REDACTED, redact_secrets
 
@@ -33,13 +33,13 @@ def audit_record(
     target_label: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event. IP and user agent come from the current request, if any;
-    secret-named keys in ``details`` are dropped, never stored."""
+    """Append one event. IP, user agent and the API key in use come from the current request,
+    if any; secret-named keys in ``details`` are dropped, never stored."""
     meta = current_request_meta()
     event = AuditEvent.objects.create(
         organization=organization,
         actor_user=actor if actor is not None and actor.pk else None,
-        actor_api_key_id=actor_api_key_id,
+        actor_api_key_id=actor_api_key_id if actor_api_key_id is not None else current_api_key_id(),
         actor_label=actor_label or (actor.email if actor is not None else "system"),
         action=action,
         target_type=target._meta.label_lower if target is not None else "",

@@ -9,6 +9,8 @@ from accounts.roles import Role, role_at_least
 from accounts.selectors import organization_owner_count
 from accounts.services.api_keys import api_keys_revoke_for_member
 from accounts.services.audit import audit_record
+from accounts.webhooks.events import member_data
+from accounts.webhooks.services import webhook_emit
 from asterweb.errors import ApplicationError, ConflictError, PermissionDeniedError
 
 
@@ -82,6 +84,7 @@ def membership_remove(*, organization: Organization, actor_membership: Membershi
         action="membership.removed", organization=organization, actor=actor_membership.user,
         target=membership, target_label=membership.user.email, details={"role": membership.role},
     )
+    webhook_emit(organization=organization, event_type="member.removed", data=member_data(membership, reason="removed"))
     _remove(organization=organization, membership=membership, actor=actor_membership.user)
 
 
@@ -98,6 +101,7 @@ def membership_leave(*, organization: Organization, membership: Membership) -> N
         action="membership.left", organization=organization, actor=membership.user,
         target=membership, target_label=membership.user.email, details={"role": membership.role},
     )
+    webhook_emit(organization=organization, event_type="member.removed", data=member_data(membership, reason="left"))
     _remove(organization=organization, membership=membership, actor=membership.user)
 
 
@@ -116,6 +120,7 @@ def membership_add(*, organization: Organization, user: User, role: str) -> Memb
         action="membership.added", organization=organization, actor=user,
         target=membership, target_label=user.email, details={"role": role},
     )
+    webhook_emit(organization=organization, event_type="member.added", data=member_data(membership))
     return membership
 
 

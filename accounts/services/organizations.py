@@ -12,6 +12,8 @@ from django.utils.text import slugify
 from accounts.models import Membership, Organization, User
 from accounts.roles import Role
 from accounts.services.audit import audit_record
+from accounts.webhooks.events import organization_data
+from accounts.webhooks.services import webhook_emit
 from asterweb.errors import ApplicationError, ConflictError
 
 RESERVED_SLUGS = frozenset({"new", "admin", "api", "static", "settings", "www", "app"})
@@ -76,6 +78,10 @@ def organization_update(*, organization: Organization, actor: User, name: str, r
         audit_record(
             action="organization.updated", organization=organization, actor=actor, target=organization,
             details=changes,
+        )
+        webhook_emit(
+            organization=organization, event_type="organization.updated",
+            data=organization_data(organization, changes=changes),
         )
     return organization
 

@@ -153,3 +153,16 @@ urlpatterns = [
 ]
 handler400, handler403 = site_urls.handler400, site_urls.handler403
 handler404, handler500 = site_urls.handler404, site_urls.handler500
+
+
+def reauthenticated_client(user: User) -> Client:
+    """A browser session that has just confirmed its password (sensitive API writes need it)."""
+    from django.urls import reverse
+
+    from accounts.tests.factories import PASSWORD
+
+    client = Client()
+    client.force_login(user)
+    response = client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    assert response.status_code == 302, response.content[:300]
+    return client

@@ -19,6 +19,7 @@ from accounts.models import Membership
 from accounts.roles import Role
 from accounts.services.audit import audit_record
 from accounts.tests.api_helpers import (
+    reauthenticated_client,
     ALL_SCOPES,
     SCOPES_OF_ROLE,
     assert_error,
@@ -30,6 +31,9 @@ from accounts.tests.api_helpers import (
 from accounts.tests.factories import InvitationFactory, MembershipFactory, UserFactory
 from accounts.webhooks.services import webhook_endpoint_create, webhook_send_test_event
 from conftest import Team
+from trading.exchanges.credentials import ExchangeCredentials
+from trading.models import ExchangeAccount
+from trading.services.exchange_accounts import exchange_account_create
 
 API_ORG_PREFIX = "api/v1/orgs/<slug:org_slug>/"
 SAFE = ("get", "head", "options")
@@ -135,9 +139,20 @@ def _webhook_delivery_of(team: Team, actor: Any) -> dict[str, Any]:
     return {"pk": webhook_send_test_event(organization=team.org, actor=team.owner, endpoint=endpoint).pk}
 
 
+def _paper_account_of(team: Team, actor: Any) -> dict[str, Any]:
+    """A fresh paper exchange account: testable and removable without any outside service."""
+    account = exchange_account_create(
+        organization=team.org, actor=team.owner, exchange_id="paper", label=f"walker {next(_counter)}",
+        mode=ExchangeAccount.Mode.PAPER, credentials=ExchangeCredentials(kind="none"),
+    )
+    return {"pk": account.pk}
+
+
 # Loopback is allow-listed for webhooks in test settings; nothing is sent (deliveries go
 # out after commit, and these tests never commit).
 WEBHOOK_URL = "http://127.0.0.1:9/walker-hook"
+
+_counter = iter(range(10**9))
 
 URL_FACTORIES: dict[str, Callable[[Team, Any], dict[str, Any]]] = {
     "organization-detail": _nothing,
@@ -159,10 +174,14 @@ URL_FACTORIES: dict[str, Callable[[Team, Any], dict[str, Any]]] = {
     "webhook-delivery-detail": _webhook_delivery_of,
     "webhook-delivery-redeliver": _webhook_delivery_of,
     "webhook-event-type-list": _nothing,
+    "exchange-account-list": _nothing,
+    "exchange-account-detail": _paper_account_of,
+    "exchange-account-credentials": _paper_account_of,
+    "exchange-account-test": _paper_account_of,
+    "exchange-account-markets": _paper_account_of,
 }
 
 # A valid body for the operations that take one (everything else sends {}).
-_counter = iter(range(10**9))
 VALID_BODIES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("organization-detail", "patch"): lambda: {"name": "Renamed by the walker"},
     ("member-detail", "patch"): lambda: {"role": Role.VIEWER},
@@ -170,6 +189,10 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("api-key-list", "post"): lambda: {"name": "walker", "scopes": ["read"]},
     ("webhook-endpoint-list", "post"): lambda: {"url": WEBHOOK_URL},
     ("webhook-endpoint-detail", "patch"): lambda: {"description": "changed by the walker"},
+    ("exchange-account-list", "post"): lambda: {
+        "label": f"walker live {next(_counter)}", "exchange_id": "aster", "credential_kind": "agent_key",
+        "private_key": "0x" + "1" * 64, "wallet_address": "0x" + "2" * 40,
+    },
 }
 
 OPERATIONS = api_org_operations()
@@ -188,9 +211,7 @@ def _path(op: Operation, slug: str, kwargs: dict[str, Any]) -> str:
 
 def _client(auth: str, team: Team, user: Any, scopes: list[str] | None = None) -> Client:
     if auth == "session":
-        client = Client()
-        client.force_login(user)
-        return client
+        return reauthenticated_client(user)
     return key_client(issue_key(team.org, user, scopes=scopes))
 
 
@@ -308,7 +329,7 @@ def test_a_key_whose_owner_was_demoted_loses_what_the_new_role_lacks(op, team):
 def test_a_member_with_the_role_gets_through_with_a_session(op, team, client_for):
     user = team.user(op.min_role)
     path = _path(op, team.org.slug, URL_FACTORIES[op.name](team, user))
-    _assert_gets_through(_request(op, client_for(user), path), f"{op.min_role} session")
+    _assert_gets_through(_request(op, reauthenticated_client(user), path), f"{op.min_role} session")
 
 
 @pytest.mark.django_db

@@ -8,6 +8,7 @@ from typing import Any
 import django_filters
 from django.urls import path
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from asterweb.serializers import StrictSerializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -25,16 +26,6 @@ from asterweb.api_errors import error_responses
 TAGS = ["webhooks"]
 
 # --- serializers ------------------------------------------------------------------------
-
-
-class StrictSerializer(serializers.Serializer):
-    """A request body: fields it does not declare are an error, not silently ignored."""
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(getattr(self, "initial_data", {}) or {}) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return attrs
 
 
 def _event_type_field(**kwargs: Any) -> serializers.ListField:
@@ -200,6 +191,7 @@ class WebhookEndpointViewSet(
     def create(self, request: Request, **kwargs: Any) -> Response:
         body = WebhookEndpointCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        self.require_reauthentication_for_session()
         issued = services.webhook_endpoint_create(
             organization=self.organization, actor=request.user, **body.validated_data
         )
@@ -227,8 +219,10 @@ class WebhookEndpointViewSet(
 
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, **kwargs: Any) -> Response:
+        endpoint = self.get_object()
+        self.require_reauthentication_for_session()
         issued = services.webhook_endpoint_rotate_secret(
-            organization=self.organization, actor=request.user, endpoint=self.get_object()
+            organization=self.organization, actor=request.user, endpoint=endpoint
         )
         return Response(_issued(issued))
 

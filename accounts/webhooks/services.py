@@ -256,3 +256,18 @@ def webhook_events_purge(*, older_than: timedelta) -> int:
     cutoff = timezone.now() - older_than
     deleted, _ = WebhookEvent.all_objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def webhook_secrets_reencrypt() -> int:
+    """Re-encrypt every endpoint's signing secrets with the newest key (after adding a key to
+    FIELD_ENCRYPTION_KEYS). A system job across organizations."""
+    count = 0
+    for endpoint_id in WebhookEndpoint.all_objects.values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            endpoint = WebhookEndpoint.all_objects.select_for_update().get(pk=endpoint_id)
+            endpoint.secret_encrypted = crypto.reencrypt(endpoint.secret_encrypted)
+            if endpoint.previous_secret_encrypted:
+                endpoint.previous_secret_encrypted = crypto.reencrypt(endpoint.previous_secret_encrypted)
+            endpoint.save(update_fields=["secret_encrypted", "previous_secret_encrypted"])
+            count += 1
+    return count

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -14,6 +16,7 @@ def test_production_settings_pass_the_deploy_check():
     env.update(
         SECRET_KEY=secrets.token_urlsafe(50),
         API_KEY_HMAC_SECRET=secrets.token_urlsafe(50),
+        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="asterai.example.com",
         DATABASE_URL="postgres://asterai:pw@db:5432/asterai",
         REDIS_URL="redis://redis:6379/0",
@@ -44,6 +47,7 @@ def test_secrets_can_come_from_files(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in {"SECRET_KEY", "DJANGO_SETTINGS_MODULE"}}
     env.update(
         SECRET_KEY_FILE=str(secret_file), API_KEY_HMAC_SECRET="x" * 50, ALLOWED_HOSTS="asterai.example.com",
+        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         DATABASE_URL="postgres://a:b@db/asterai",
     )
     result = subprocess.run(

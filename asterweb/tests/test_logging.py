@@ -65,10 +65,13 @@ def test_secret_named_keys_are_redacted_at_any_depth():
 
 
 def test_bearer_tokens_and_api_keys_are_scrubbed_from_text():
-    text = "calling with Bearer eyJhbGciOi and key ak_live_abcDEF123 at /invitations/tok123/accept/"
+    secret = "s3cr3t" * 6 + "abcd"
+    text = f"calling with Bearer eyJhbGciOi and key ak_live_AbCdE12345_{secret} at /invitations/tok123/accept/"
     assert scrub_text(text) == (
-        "calling with Bearer [redacted] and key ak_live_[redacted] at /invitations/[redacted]/accept/"
+        "calling with Bearer [redacted] and key ak_live_AbCdE12345_[redacted] at /invitations/[redacted]/accept/"
     )
+    # The visible prefix alone is not a secret and stays readable (audit records name keys by it).
+    assert scrub_text("revoked ak_live_AbCdE12345") == "revoked ak_live_AbCdE12345"
 
 
 def test_structlog_lines_go_through_the_redaction(capsys):

@@ -89,11 +89,6 @@ class OrderNotFound(InvalidOrder):
     that is no longer open). A subclass of InvalidOrder so existing handlers still catch it."""
 
 
-class OrderNotFound(InvalidOrder):
-    """No order with that exchange id or client order id on this account (for this symbol).
-    After an OrderOutcomeUnknown, this answer is what makes resubmitting safe."""
-
-
 class RateLimited(ExchangeError):
     """Too many requests. ``retry_after`` (seconds) when the exchange said."""
 

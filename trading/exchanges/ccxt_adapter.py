@@ -14,6 +14,8 @@ What it guarantees on top of CCXT (see ``base.ExchangeAdapter`` for the contract
 * **Pre-checks.** An order is checked against the market's lot size, tick size and minimum
   notional (``Market.check_order``) before any request.
 * **Markets cached per process** (keyed by exchange id and API base URLs) for ``markets_ttl_s``.
+  Aster publishes maximum leverage only in its signed leverage brackets, so ``Market.max_leverage``
+  is filled for Aster when the adapter has credentials (None otherwise).
 * **No builder fee.** ``options['builderFee'] = False`` always (CCXT's default adds a 0.1 %
   builder fee to every Aster perpetual order and approves CCXT's builder address).
 * **Aster credentials.** An agent ("API wallet") key acting for a main wallet (recommended: it can
@@ -84,12 +86,19 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Aster follows Binance futures: 1-36 characters of [.A-Z:/a-z0-9_-]
 _ASTER_CLIENT_ORDER_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _VENUE_STATUS = {  # Binance-family raw statuses (more precise than CCXT's unified ones)
-    "NEW": OrderStatus.OPEN, "PARTIALLY_FILLED": OrderStatus.OPEN, "FILLED": OrderStatus.FILLED,
-    "CANCELED": OrderStatus.CANCELED, "REJECTED": OrderStatus.REJECTED, "EXPIRED": OrderStatus.EXPIRED,
+    "NEW": OrderStatus.OPEN,
+    "PARTIALLY_FILLED": OrderStatus.OPEN,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
 }
 _CCXT_STATUS = {
-    "open": OrderStatus.OPEN, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
-    "rejected": OrderStatus.REJECTED, "expired": OrderStatus.EXPIRED,
+    "open": OrderStatus.OPEN,
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "rejected": OrderStatus.REJECTED,
+    "expired": OrderStatus.EXPIRED,
 }
 
 
@@ -126,11 +135,13 @@ def _strict_exchange_class(exchange_id: str) -> type:
         base = getattr(ccxt, exchange_id)
 
         def handle_errors(self, code, reason, url, method, headers, body, response, request_headers, request_body):
-            result = base.handle_errors(self, code, reason, url, method, headers, body, response,
-                                        request_headers, request_body)
+            result = base.handle_errors(
+                self, code, reason, url, method, headers, body, response, request_headers, request_body
+            )
             if response is None and isinstance(code, int) and 200 <= code < 300 and _malformed_json(body, headers):
-                raise ccxt.BadResponse(f"{self.id} {method} {_strip_query(url)} answered {code} with a body that is "
-                                       "not valid JSON")
+                raise ccxt.BadResponse(
+                    f"{self.id} {method} {_strip_query(url)} answered {code} with a body that is not valid JSON"
+                )
             return result
 
         cls = type(f"Strict{base.__name__}", (base,), {"handle_errors": handle_errors})
@@ -194,11 +205,13 @@ class CcxtAdapter:
         elif market_type:
             ccxt_options.setdefault("defaultType", market_type)
         ccxt_options["builderFee"] = False  # never: see the module docstring
-        exchange = _strict_exchange_class(exchange_id)({
-            "enableRateLimit": True,
-            "timeout": timeout_ms,
-            "options": ccxt_options,
-        })
+        exchange = _strict_exchange_class(exchange_id)(
+            {
+                "enableRateLimit": True,
+                "timeout": timeout_ms,
+                "options": ccxt_options,
+            }
+        )
         if rate_limit_ms is not None:
             exchange.rateLimit = rate_limit_ms
         if urls:
@@ -241,10 +254,13 @@ class CcxtAdapter:
             exchange.privateKey = credentials.private_key
             exchange.walletAddress = credentials.account_address()
             if credentials.kind == "agent_key":
+                if not credentials.wallet_address:
+                    raise AuthenticationError("An agent key needs the address of the main wallet it trades for.")
                 exchange.options["signerAddress"] = signer
                 exchange.options["cachedWalletAddress"] = credentials.wallet_address
                 exchange.options["privateKeyHashForCachedWalletAddress"] = exchange.hash(
-                    exchange.encode(exchange.privateKey), "keccak", "hex")
+                    exchange.encode(exchange.privateKey), "keccak", "hex"
+                )
         if credentials.api_key:
             exchange.apiKey = credentials.api_key
             exchange.secret = credentials.secret or ""
@@ -377,8 +393,12 @@ class CcxtAdapter:
             precision, limits = m.get("precision") or {}, m.get("limits") or {}
             tick, lot = self._step(precision.get("price")), self._step(precision.get("amount"))
             if tick is None or lot is None:
-                log.info("exchange.market_skipped", exchange=self.exchange_id, symbol=m.get("symbol"),
-                         reason="no price or amount precision")
+                log.info(
+                    "exchange.market_skipped",
+                    exchange=self.exchange_id,
+                    symbol=m.get("symbol"),
+                    reason="no price or amount precision",
+                )
                 continue
             max_leverage = _dec((limits.get("leverage") or {}).get("max"))
             markets[m["symbol"]] = Market(
@@ -423,7 +443,8 @@ class CcxtAdapter:
                 by_id[str(row.get("symbol"))] = int(max(leverages))
         entry.markets = {
             symbol: replace(m, max_leverage=by_id.get(m.exchange_symbol, m.max_leverage))
-            if m.market_type is MarketType.PERPETUAL else m
+            if m.market_type is MarketType.PERPETUAL
+            else m
             for symbol, m in entry.markets.items()
         }
         entry.leverage_loaded = True
@@ -491,20 +512,26 @@ class CcxtAdapter:
             row = next((r for r in rows if str(r.get("symbol")) == market.exchange_symbol), None)
             if row is None:
                 raise UnknownSymbol(f"{self._name} has no leverage brackets for {symbol}.")
-            tiers = [LeverageTier(
-                notional_floor=_required(b.get("notionalFloor"), "notionalFloor"),
-                notional_cap=_required(b.get("notionalCap"), "notionalCap"),
-                max_leverage=int(_required(b.get("initialLeverage"), "initialLeverage")),
-                maintenance_margin_rate=_required(b.get("maintMarginRatio"), "maintMarginRatio"),
-            ) for b in row.get("brackets") or []]
+            tiers = [
+                LeverageTier(
+                    notional_floor=_required(b.get("notionalFloor"), "notionalFloor"),
+                    notional_cap=_required(b.get("notionalCap"), "notionalCap"),
+                    max_leverage=int(_required(b.get("initialLeverage"), "initialLeverage")),
+                    maintenance_margin_rate=_required(b.get("maintMarginRatio"), "maintMarginRatio"),
+                )
+                for b in row.get("brackets") or []
+            ]
         elif exchange.has.get("fetchLeverageTiers") or exchange.has.get("fetchMarketLeverageTiers") is True:
             rows = self._request(lambda: exchange.fetch_market_leverage_tiers(symbol))
-            tiers = [LeverageTier(
-                notional_floor=_required(t.get("minNotional"), "minNotional"),
-                notional_cap=_required(t.get("maxNotional"), "maxNotional"),
-                max_leverage=int(_required(t.get("maxLeverage"), "maxLeverage")),
-                maintenance_margin_rate=_required(t.get("maintenanceMarginRate"), "maintenanceMarginRate"),
-            ) for t in rows]
+            tiers = [
+                LeverageTier(
+                    notional_floor=_required(t.get("minNotional"), "minNotional"),
+                    notional_cap=_required(t.get("maxNotional"), "maxNotional"),
+                    max_leverage=int(_required(t.get("maxLeverage"), "maxLeverage")),
+                    maintenance_margin_rate=_required(t.get("maintenanceMarginRate"), "maintenanceMarginRate"),
+                )
+                for t in rows
+            ]
         else:
             raise ExchangeError(f"{self._name} does not publish leverage tiers.")
         return sorted(tiers, key=lambda t: t.notional_floor)
@@ -543,24 +570,27 @@ class CcxtAdapter:
                 continue
             leverage = _dec(p.get("leverage"))
             margin = p.get("collateral") if p.get("marginMode") == "isolated" else p.get("initialMargin")
-            positions.append(Position(
-                symbol=p["symbol"],
-                side=PositionSide(side),
-                quantity=abs(contracts) * (_dec(p.get("contractSize")) or Decimal(1)),
-                entry_price=_required(p.get("entryPrice"), "entryPrice"),
-                mark_price=_dec(p.get("markPrice")),
-                leverage=int(leverage) if leverage else None,
-                unrealized_pnl=_dec(p.get("unrealizedPnl")) or Decimal(0),
-                liquidation_price=_dec(p.get("liquidationPrice")),
-                margin=_dec(margin),
-            ))
+            positions.append(
+                Position(
+                    symbol=p["symbol"],
+                    side=PositionSide(side),
+                    quantity=abs(contracts) * (_dec(p.get("contractSize")) or Decimal(1)),
+                    entry_price=_required(p.get("entryPrice"), "entryPrice"),
+                    mark_price=_dec(p.get("markPrice")),
+                    leverage=int(leverage) if leverage else None,
+                    unrealized_pnl=_dec(p.get("unrealizedPnl")) or Decimal(0),
+                    liquidation_price=_dec(p.get("liquidationPrice")),
+                    margin=_dec(margin),
+                )
+            )
         return positions
 
     def check_connection(self) -> ConnectionReport:
         credentials = self._credentials
         if credentials is None:
-            return ConnectionReport(ok=False, account=None, can_trade=False, can_withdraw=None,
-                                    message="There are no credentials to test.")
+            return ConnectionReport(
+                ok=False, account=None, can_trade=False, can_withdraw=None, message="There are no credentials to test."
+            )
         account = self.account_address or credentials.fingerprint()
         try:
             balances = self.fetch_balance()
@@ -570,14 +600,19 @@ class CcxtAdapter:
         message = f"Connected to {self._name}."
         if self._aster and credentials.kind == "agent_key":
             can_withdraw = False  # an Aster API wallet (agent) can trade but cannot withdraw
-            message = (f"Connected to {self._name} with an agent (API wallet) key trading for {account}; "
-                       "it cannot withdraw funds.")
+            message = (
+                f"Connected to {self._name} with an agent (API wallet) key trading for {account}; "
+                "it cannot withdraw funds."
+            )
         elif self._aster and credentials.kind == "main_key":
             can_withdraw = True
-            message = (f"Connected to {self._name} with the main wallet key of {account}: it can also withdraw "
-                       "funds. An agent (API wallet) key is safer.")
-        return ConnectionReport(ok=True, account=account, can_trade=True, can_withdraw=can_withdraw,
-                                balances=balances, message=message)
+            message = (
+                f"Connected to {self._name} with the main wallet key of {account}: it can also withdraw "
+                "funds. An agent (API wallet) key is safer."
+            )
+        return ConnectionReport(
+            ok=True, account=account, can_trade=True, can_withdraw=can_withdraw, balances=balances, message=message
+        )
 
     # --- orders -----------------------------------------------------------------------------
 
@@ -594,14 +629,16 @@ class CcxtAdapter:
     ) -> Order:
         return self._fetch_order(symbol, exchange_order_id, client_order_id, retry=True)
 
-    def _fetch_order(self, symbol: str, exchange_order_id: str | None, client_order_id: str | None, *,
-                     retry: bool) -> Order:
+    def _fetch_order(
+        self, symbol: str, exchange_order_id: str | None, client_order_id: str | None, *, retry: bool
+    ) -> Order:
         self.market(symbol)
         if exchange_order_id:
             raw = self._request(lambda: self._exchange.fetch_order(exchange_order_id, symbol), retry=retry)
         elif client_order_id:
-            raw = self._request(lambda: self._exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id}),
-                                retry=retry)
+            raw = self._request(
+                lambda: self._exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id}), retry=retry
+            )
         else:
             raise InvalidOrder("Give the exchange order id or the client order id of the order.")
         return self._order(raw)
@@ -644,16 +681,23 @@ class CcxtAdapter:
         price_float = _exact_float(price, "price") if price is not None else None
         params = self._order_params(request)
         exchange = self._exchange
-        exchange.options["builderFee"] = False
-        try:
-            with self._lock:
-                raw = exchange.create_order(request.symbol, request.order_type.value, request.side.value, amount,
-                                            price_float, params)
-        except ccxt.BaseError as exc:
-            if _outcome_unknown(exc):
-                return self._recover(request, exc)
-            raise self._translate(exc, placing=True) from exc
-        return self._order(raw)
+        with self._lock:  # one attempt only, whatever happens
+            exchange.options["builderFee"] = False
+            try:
+                raw = exchange.create_order(
+                    request.symbol, request.order_type.value, request.side.value, amount, price_float, params
+                )
+            except ccxt.BaseError as exc:
+                failure: Exception = exc
+                error = None if _outcome_unknown(exc) else self._translate(exc, placing=True)
+            else:
+                try:
+                    return self._order(raw)
+                except ExchangeUnavailable as unreadable:  # placed, but the answer is unusable
+                    failure, error = unreadable, None
+        if error is None:
+            return self._recover(request, failure)
+        raise error from failure
 
     def _order_params(self, request: OrderRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"clientOrderId": request.client_order_id}
@@ -672,15 +716,21 @@ class CcxtAdapter:
         if not client_order_id:
             raise InvalidOrder("An order needs a client order id (it is how a lost answer is recovered).")
         if self._aster and not _ASTER_CLIENT_ORDER_ID.match(client_order_id):
-            raise InvalidOrder(f"The client order id {client_order_id!r} must be 1-36 characters of letters, digits "
-                               "and . : / _ -")
+            raise InvalidOrder(
+                f"The client order id {client_order_id!r} must be 1-36 characters of letters, digits and . : / _ -"
+            )
 
-    def _recover(self, request: OrderRequest, exc: ccxt.BaseError) -> Order:
+    def _recover(self, request: OrderRequest, exc: Exception) -> Order:
         """The create request may have reached the book: look it up by client order id, never resubmit."""
         cid = request.client_order_id
-        reason = self._message(exc)
-        log.warning("exchange.order_outcome_unknown", exchange=self.exchange_id, symbol=request.symbol,
-                    client_order_id=cid, error=reason)
+        reason = self._message(exc) if isinstance(exc, ccxt.BaseError) else str(exc)
+        log.warning(
+            "exchange.order_outcome_unknown",
+            exchange=self.exchange_id,
+            symbol=request.symbol,
+            client_order_id=cid,
+            error=reason,
+        )
         delay = self._backoff_s
         last: ExchangeError | None = None
         for _attempt in range(self._max_attempts):
@@ -694,8 +744,12 @@ class CcxtAdapter:
             except ExchangeError as lookup_error:
                 last = lookup_error
                 break
-            log.info("exchange.order_recovered", exchange=self.exchange_id, client_order_id=cid,
-                     exchange_order_id=order.exchange_order_id)
+            log.info(
+                "exchange.order_recovered",
+                exchange=self.exchange_id,
+                client_order_id=cid,
+                exchange_order_id=order.exchange_order_id,
+            )
             return order
         found = "did not find it" if isinstance(last, OrderNotFound) else f"failed too ({last})"
         raise OrderOutcomeUnknown(
@@ -719,6 +773,8 @@ class CcxtAdapter:
         order_type = o.get("type")
         if order_type not in ("market", "limit"):
             order_type = "limit" if price else "market"
+        if order_type == "market":
+            price = None  # CCXT copies the average fill price into a market order's price
         fee = o.get("fee") or {}
         return Order(
             symbol=o["symbol"],
@@ -803,6 +859,8 @@ def _dec(value: Any) -> Decimal | None:
         return None
     if isinstance(value, Decimal):
         return value
+    if isinstance(value, float) and value.is_integer():
+        return Decimal(int(value))  # 5.0 -> 5, not Decimal("5.0")
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError):

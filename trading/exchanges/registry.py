@@ -22,8 +22,14 @@ import ccxt
 from trading.exchanges.base import ExchangeAdapter, UnknownExchange
 from trading.exchanges.ccxt_adapter import CcxtAdapter
 
-__all__ = ["ADAPTER_FACTORIES", "UnknownExchange", "adapter_for", "lazy_factory", "register_adapter",
-           "supported_exchange_ids"]
+__all__ = [
+    "ADAPTER_FACTORIES",
+    "UnknownExchange",
+    "adapter_for",
+    "lazy_factory",
+    "register_adapter",
+    "supported_exchange_ids",
+]
 
 AdapterFactory = Callable[..., ExchangeAdapter]
 

@@ -93,8 +93,10 @@ class SeriesKey:
     def filter(self) -> dict[str, str]:
         """The ORM filter selecting this series' rows."""
         return {
-            "exchange": self.exchange, "symbol": self.symbol,
-            "market_type": self.market_type, "timeframe": self.timeframe,
+            "exchange": self.exchange,
+            "symbol": self.symbol,
+            "market_type": self.market_type,
+            "timeframe": self.timeframe,
         }
 
     def __str__(self) -> str:

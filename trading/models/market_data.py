@@ -10,6 +10,8 @@ rounded (``trading.marketdata.candles.candle_problem``). Analytics read float64 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -21,6 +23,7 @@ __all__ = ["Candle", "CandleImport", "CandleSeries"]
 
 PRICE_DIGITS = 30
 PRICE_PLACES = 12
+MAX_AMOUNT = Decimal("9" * (PRICE_DIGITS - PRICE_PLACES) + "." + "9" * PRICE_PLACES)
 
 TIMEFRAME_CHOICES = [(timeframe, timeframe) for timeframe in TIMEFRAME_SECONDS]
 
@@ -44,7 +47,7 @@ class Candle(SharedModel):
     pk = models.CompositePrimaryKey("exchange", "symbol", "market_type", "timeframe", "open_time")
     exchange = models.CharField(max_length=32)
     symbol = models.CharField(max_length=64, help_text="CCXT unified symbol, e.g. BTC/USDT or BTC/USDT:USDT")
-    market_type = models.CharField(max_length=16, choices=MarketType)
+    market_type = models.CharField(max_length=16, choices=[(m.value, m.value) for m in MarketType])
     timeframe = models.CharField(max_length=4, choices=TIMEFRAME_CHOICES)
     open_time = models.DateTimeField(help_text="UTC start of the bar's period")
     open = _amount("open")
@@ -60,11 +63,18 @@ class Candle(SharedModel):
         constraints = [
             models.CheckConstraint(
                 condition=Q(low__lte=F("high"))
-                & Q(open__gte=F("low")) & Q(open__lte=F("high"))
-                & Q(close__gte=F("low")) & Q(close__lte=F("high")),
+                & Q(open__gte=F("low"))
+                & Q(open__lte=F("high"))
+                & Q(close__gte=F("low"))
+                & Q(close__lte=F("high")),
                 name="trading_candle_ohlc_consistent",
             ),
             models.CheckConstraint(condition=Q(volume__gte=0), name="trading_candle_volume_not_negative"),
+            # PostgreSQL orders NaN above every number, so these bounds (with the OHLC order above)
+            # keep NaN out of every column; NUMERIC(30, 12) itself refuses infinities.
+            models.CheckConstraint(
+                condition=Q(high__lte=MAX_AMOUNT) & Q(volume__lte=MAX_AMOUNT), name="trading_candle_not_nan"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -87,7 +97,7 @@ class CandleSeries(SharedModel):
 
     exchange = models.CharField(max_length=32)
     symbol = models.CharField(max_length=64)
-    market_type = models.CharField(max_length=16, choices=MarketType)
+    market_type = models.CharField(max_length=16, choices=[(m.value, m.value) for m in MarketType])
     timeframe = models.CharField(max_length=4, choices=TIMEFRAME_CHOICES)
     calendar = models.CharField(max_length=16, choices=Calendar, default=Calendar.ALWAYS)
     first_open_time = models.DateTimeField(null=True, blank=True)
@@ -95,7 +105,8 @@ class CandleSeries(SharedModel):
     candle_count = models.BigIntegerField(default=0)
 
     sources = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="Fallback chain of exchange ids to fetch from, in order; empty means [exchange].",
     )
     ingest_enabled = models.BooleanField(default=False, help_text="Collected by the periodic ingestion task.")

@@ -45,8 +45,10 @@ class PaperAccount(TenantModel):
     """
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="paper_accounts")
-    # The lead links this to trading.ExchangeAccount (mode "paper"); a plain id until then.
-    exchange_account_id = models.BigIntegerField(null=True, blank=True)
+    exchange_account = models.OneToOneField(
+        "trading.ExchangeAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="The paper-mode exchange account this simulates.",
+    )
     name = models.CharField(max_length=100)
     is_default = models.BooleanField(default=False, help_text="The organization's own paper account.")
     quote_asset = models.CharField(max_length=16, default="USDT")

@@ -12,18 +12,13 @@ from asterweb import crypto
 from asterweb.errors import ApplicationError, ConflictError
 from trading.exchanges.base import ConnectionReport, ExchangeAdapter, ExchangeError
 from trading.exchanges.credentials import CredentialsInvalid, ExchangeCredentials
+from trading.exchanges.registry import adapter_for, supported_exchange_ids
 from trading.models import ExchangeAccount
 
 PAPER_EXCHANGE_ID = "paper"
 PAPER_LABEL = "Paper"
 # Venues whose CCXT class signs with an EVM wallet key rather than an API key and secret.
 WALLET_KEY_EXCHANGES = frozenset({"aster", "hyperliquid"})
-
-
-def _supported_exchange_ids() -> frozenset[str]:
-    import ccxt
-
-    return frozenset(ccxt.exchanges)
 
 
 def _check_exchange(exchange_id: str, mode: str, credentials: ExchangeCredentials) -> None:
@@ -33,7 +28,7 @@ def _check_exchange(exchange_id: str, mode: str, credentials: ExchangeCredential
         return
     if mode != ExchangeAccount.Mode.LIVE:
         raise ApplicationError("Choose paper or live.", fields={"mode": ["Choose paper or live."]})
-    if exchange_id not in _supported_exchange_ids():
+    if exchange_id not in supported_exchange_ids():
         raise ApplicationError(
             f"“{exchange_id}” is not an exchange we can connect to.", fields={"exchange_id": ["Unknown exchange id."]}
         )
@@ -131,9 +126,9 @@ def exchange_account_credentials(account: ExchangeAccount) -> ExchangeCredential
 
 def exchange_account_adapter(account: ExchangeAccount) -> ExchangeAdapter:
     """The adapter that trades this account: the paper exchange, or CCXT with its credentials."""
-    from trading.exchanges.registry import adapter_for_account
-
-    return adapter_for_account(account, exchange_account_credentials(account))
+    if account.mode == ExchangeAccount.Mode.PAPER:
+        return adapter_for(PAPER_EXCHANGE_ID, None, exchange_account=account)
+    return adapter_for(account.exchange_id, exchange_account_credentials(account))
 
 
 def exchange_account_test(*, organization: Organization, actor: User | None, account: ExchangeAccount) -> ConnectionReport:

@@ -69,7 +69,8 @@ def test_funding_rates_read_back_from_what_was_applied():
     exchange.apply_funding(BTC, D("-0.0002"), D("20100"), FUNDING + timedelta(hours=8))
     history = exchange.fetch_funding_rate_history(BTC)
     assert [(r.rate, r.funding_time) for r in history] == [
-        (D("0.0001"), FUNDING), (D("-0.0002"), FUNDING + timedelta(hours=8))
+        (D("0.0001"), FUNDING),
+        (D("-0.0002"), FUNDING + timedelta(hours=8)),
     ]
     latest = exchange.fetch_funding_rate(BTC)
     assert (latest.rate, latest.mark_price) == (D("-0.0002"), D("20100"))

@@ -50,7 +50,7 @@ def test_closing_orders_need_no_margin_but_each_position_closes_once():
     assert desk.balance().used == D("980")
     # a second one finds the position already spoken for, so it opens 0.49 short:
     # 0.49 * 21000 / 10 + 5.145 = 1029 + 5.145 = 1034.145 > 15.1
-    with pytest.raises(InsufficientFunds, match="needs 1034.145 USDT"):
+    with pytest.raises(InsufficientFunds, match=r"needs 1034\.145 USDT"):
         desk.order("sell", "0.49", "21000")
 
 

@@ -26,18 +26,27 @@ def test_market_buy_fills_at_the_close_slipped_against_the_taker_and_pays_the_ta
     # fee = 0.1 * 20010 * 0.0005 = 2001 * 0.0005 = 1.0005
     assert order.status == OrderStatus.FILLED
     assert (order.filled_quantity, order.average_price, order.fee, order.fee_asset) == (
-        D("0.1"), D("20010"), D("1.0005"), "USDT"
+        D("0.1"),
+        D("20010"),
+        D("1.0005"),
+        "USDT",
     )
     (fill,) = desk.fills(order)
     assert (fill.quantity, fill.price, fill.fee, fill.liquidity) == (
-        D("0.1"), D("20010"), D("1.0005"), PaperFill.Liquidity.TAKER
+        D("0.1"),
+        D("20010"),
+        D("1.0005"),
+        PaperFill.Liquidity.TAKER,
     )
     # cash = 10000 - 1.0005 = 9998.9995; margin = 0.1 * 20010 / 10 = 200.1; free = 9998.9995 - 200.1 = 9798.8995
     balance = desk.balance()
     assert (balance.total, balance.used, balance.free) == (D("9998.9995"), D("200.1"), D("9798.8995"))
     (position,) = desk.exchange.fetch_positions()
     assert (position.side, position.quantity, position.entry_price, position.margin) == (
-        "long", D("0.1"), D("20010"), D("200.1")
+        "long",
+        D("0.1"),
+        D("20010"),
+        D("200.1"),
     )
 
 
@@ -254,7 +263,7 @@ def test_fetch_order_by_either_id_fetch_open_orders_and_cancel():
     canceled = exchange.cancel_order(BTC, client_order_id="mine")
     assert canceled.status == OrderStatus.CANCELED
     assert desk.balance().used == D("0")  # the 0.1 * 19000 / 10 = 190 reserved is released
-    with pytest.raises(InvalidOrder, match="is canceled and cannot be canceled"):
+    with pytest.raises(OrderNotFound, match="is canceled and cannot be canceled"):
         exchange.cancel_order(BTC, client_order_id="mine")
     with pytest.raises(OrderNotFound):
         exchange.fetch_order(BTC, client_order_id="not-there")

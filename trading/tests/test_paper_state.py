@@ -21,7 +21,14 @@ from trading.exchanges.base import (
     OrderType,
     SupportsLeverage,
 )
-from trading.exchanges.paper import InMemoryPriceSource, PaperExchange, paper_account_for_organization
+from trading.exchanges.paper import (
+    InMemoryPriceSource,
+    PaperExchange,
+    paper_account_for_exchange_account,
+    paper_account_for_organization,
+    paper_exchange_adapter,
+)
+from trading.models.exchange_accounts import ExchangeAccount
 from trading.models.paper import PaperAccount, PaperOrder, PaperPosition
 from trading.tests.test_paper_support import BTC, D, make_desk
 
@@ -43,8 +50,14 @@ def test_a_new_engine_over_the_same_account_continues_exactly():
     desk.price("20000")
     first = PaperExchange(desk.account, price_source=desk.prices, clock=desk.clock)
     order = first.create_order(
-        OrderRequest(symbol=BTC, side=OrderSide.BUY, order_type=OrderType.LIMIT, quantity=D("1"),
-                     client_order_id="persist", price=D("19500"))
+        OrderRequest(
+            symbol=BTC,
+            side=OrderSide.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=D("1"),
+            client_order_id="persist",
+            price=D("19500"),
+        )
     )
     first.on_candle(BTC, desk.bar("20000", "20000", "19400", "19500", volume="4"))  # fills 0.1 * 4 = 0.4
     del first
@@ -122,8 +135,13 @@ def test_concurrent_orders_cannot_spend_the_same_margin_twice():
         try:
             start.wait()
             desk.exchange.create_order(
-                OrderRequest(symbol=BTC, side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=D("0.3"),
-                             client_order_id=f"race-{n}")
+                OrderRequest(
+                    symbol=BTC,
+                    side=OrderSide.BUY,
+                    order_type=OrderType.MARKET,
+                    quantity=D("0.3"),
+                    client_order_id=f"race-{n}",
+                )
             )
             outcomes.append("filled")
         except InsufficientFunds:
@@ -140,3 +158,25 @@ def test_concurrent_orders_cannot_spend_the_same_margin_twice():
     position = PaperPosition.objects.for_org(desk.org).get(account=desk.account, symbol=BTC)
     assert position.quantity == D("0.3")
     assert desk.cash() == D("997")  # 1000 - 3
+
+
+@pytest.mark.django_db
+def test_the_registry_factory_serves_a_paper_exchange_account_from_its_own_paper_account():
+    org = OrganizationFactory()
+    default = paper_account_for_organization(org)
+    # the organization's own paper exchange account (made when the organization is, or here)
+    first, _ = ExchangeAccount.objects.for_org(org).get_or_create(
+        organization=org, label="Paper", defaults={"exchange_id": "paper", "mode": "paper"}
+    )
+    second = ExchangeAccount.objects.create(organization=org, exchange_id="paper", label="Experiments", mode="paper")
+    prices = InMemoryPriceSource()
+
+    adapter = paper_exchange_adapter(None, exchange_account=first, price_source=prices)
+    assert isinstance(adapter, PaperExchange)
+    assert adapter.account.pk == default.pk  # the first paper exchange account adopts the default account
+    assert paper_account_for_exchange_account(first).pk == default.pk
+    other = paper_account_for_exchange_account(second)
+    assert other.pk != default.pk
+    assert (other.exchange_account_id, other.name, other.cash_balance) == (second.pk, "Experiments", D("10000"))
+    assert paper_account_for_exchange_account(second).pk == other.pk
+    assert PaperAccount.objects.for_org(org).count() == 2

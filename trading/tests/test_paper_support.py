@@ -65,15 +65,27 @@ class Desk:
         return self.exchange.on_candle(symbol, self.bar(o, h, low, c, volume, symbol=symbol))
 
     def order(
-        self, side: str, quantity, price=None, *, tif: TimeInForce = TimeInForce.GTC, reduce_only: bool = False,
-        client_order_id: str | None = None, symbol: str = BTC,
+        self,
+        side: str,
+        quantity,
+        price=None,
+        *,
+        tif: TimeInForce = TimeInForce.GTC,
+        reduce_only: bool = False,
+        client_order_id: str | None = None,
+        symbol: str = BTC,
     ) -> Order:
         self._orders += 1
         return self.exchange.create_order(
             OrderRequest(
-                symbol=symbol, side=OrderSide(side), order_type=OrderType.LIMIT if price else OrderType.MARKET,
-                quantity=D(quantity), client_order_id=client_order_id or f"test-{self._orders}",
-                price=D(price) if price else None, time_in_force=tif, reduce_only=reduce_only,
+                symbol=symbol,
+                side=OrderSide(side),
+                order_type=OrderType.LIMIT if price else OrderType.MARKET,
+                quantity=D(quantity),
+                client_order_id=client_order_id or f"test-{self._orders}",
+                price=D(price) if price else None,
+                time_in_force=tif,
+                reduce_only=reduce_only,
             )
         )
 
@@ -99,8 +111,13 @@ def make_desk(org: Organization | None = None, **settings) -> Desk:
     """A desk on a new (or the given) organization; ``settings`` override the account's."""
     org = org or OrganizationFactory()
     fields = {
-        "name": "Test desk", "cash_balance": D("10000"), "maker_fee_rate": D("0.0002"),
-        "taker_fee_rate": D("0.0005"), "slippage_bps": D("0"), "max_volume_share": D("1"), "default_leverage": 10,
+        "name": "Test desk",
+        "cash_balance": D("10000"),
+        "maker_fee_rate": D("0.0002"),
+        "taker_fee_rate": D("0.0005"),
+        "slippage_bps": D("0"),
+        "max_volume_share": D("1"),
+        "default_leverage": 10,
     }
     fields.update(settings)
     account = PaperAccount.objects.create(organization=org, **fields)

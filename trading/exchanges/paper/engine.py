@@ -17,7 +17,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Organization
 from trading.exchanges.base import (
     Balance,
     Candle,
@@ -28,7 +27,6 @@ from trading.exchanges.base import (
     InvalidOrder,
     LeverageTier,
     Market,
-    MarketType,
     Order,
     OrderNotFound,
     OrderRequest,
@@ -42,26 +40,8 @@ from trading.exchanges.base import (
 )
 from trading.exchanges.paper import rules
 from trading.exchanges.paper.prices import PriceSource
+from trading.exchanges.paper.results import funding_result, order_result
 from trading.models.paper import PaperAccount, PaperFill, PaperFunding, PaperOrder, PaperPosition, new_exchange_order_id
-
-STARTING_BALANCE = Decimal("10000")
-DEFAULT_ACCOUNT_NAME = "Paper trading"
-
-
-def paper_account_for_organization(organization: Organization) -> PaperAccount:
-    """The organization's default paper account, created on first use with 10,000 USDT and the
-    model's default fees (maker 0.02 %, taker 0.05 %), 2 bps slippage and 5x leverage."""
-    account, _ = PaperAccount.objects.for_org(organization).get_or_create(
-        organization=organization,
-        is_default=True,
-        defaults={"name": DEFAULT_ACCOUNT_NAME, "quote_asset": "USDT", "cash_balance": STARTING_BALANCE},
-    )
-    return account
-
-
-def _show(value: Decimal) -> str:
-    """A Decimal for a message: no exponent, no trailing zeros."""
-    return f"{value.normalize():f}"
 
 
 def _reduces(position: Decimal, side: OrderSide) -> bool:
@@ -253,13 +233,13 @@ class PaperExchange:
         if symbol is not None:
             orders = orders.filter(symbol=symbol)
         quote = self._accounts().values_list("quote_asset", flat=True).get()
-        return [_order_result(o, quote) for o in orders]
+        return [order_result(o, quote) for o in orders]
 
     def fetch_order(
         self, symbol: str, *, exchange_order_id: str | None = None, client_order_id: str | None = None
     ) -> Order:
         order = self._find(symbol, exchange_order_id, client_order_id)
-        return _order_result(order, self._accounts().values_list("quote_asset", flat=True).get())
+        return order_result(order, self._accounts().values_list("quote_asset", flat=True).get())
 
     def fetch_funding_rate(self, symbol: str) -> FundingRate:
         """The last rate this account was charged or paid; rate 0 (and no time) before the first."""
@@ -267,7 +247,7 @@ class PaperExchange:
         last = self._fundings().filter(symbol=symbol).order_by("-funding_time").first()
         if last is None:
             return FundingRate(symbol=symbol, rate=rules.ZERO, funding_time=None)
-        return _funding_result(last)
+        return funding_result(last)
 
     def fetch_funding_rate_history(
         self, symbol: str, *, since: datetime | None = None, limit: int | None = None
@@ -279,7 +259,7 @@ class PaperExchange:
             fundings = fundings.filter(funding_time__gte=since)
         if limit is not None:
             fundings = fundings[:limit]
-        return [_funding_result(f) for f in fundings]
+        return [funding_result(f) for f in fundings]
 
     def check_connection(self) -> ConnectionReport:
         account = self._accounts().get()
@@ -313,7 +293,7 @@ class PaperExchange:
 
     def create_order(self, request: OrderRequest) -> Order:
         market = self.market(request.symbol)
-        _validate(request, market)
+        rules.validate_request(request, market)
         candle = self._current_candle(request.symbol)
         now = self.clock()
         with transaction.atomic():
@@ -329,15 +309,15 @@ class PaperExchange:
             taker = rules.taker_price(candle.close, request.side, slippage_bps=account.slippage_bps, market=market)
             if request.order_type == OrderType.MARKET:
                 takes, reference, fill_price = True, taker, taker
-                _check_min_notional(market, request.quantity, candle.close)
+                rules.check_min_notional(market, request.quantity, candle.close)
             else:
                 takes = rules.crosses(request.price, candle.close, request.side)
                 reference = request.price
                 fill_price = rules.crossing_limit_price(request.price, taker, request.side)
             if takes and request.time_in_force == TimeInForce.POST_ONLY:
                 raise InvalidOrder(
-                    f"The post-only {request.side} at {_show(request.price)} would cross the last price "
-                    f"{_show(candle.close)}, so it was rejected."
+                    f"The post-only {request.side} at {rules.show(request.price)} would cross the last price "
+                    f"{rules.show(candle.close)}, so it was rejected."
                 )
             if not request.reduce_only:
                 self._check_margin(account, position, request, reference)
@@ -372,7 +352,7 @@ class PaperExchange:
             if request.time_in_force == TimeInForce.IOC and order.status == OrderStatus.OPEN:
                 order.status, order.updated_at = OrderStatus.CANCELED, now
                 order.save(update_fields=["status", "updated_at"])
-        return _order_result(order, account.quote_asset)
+        return order_result(order, account.quote_asset)
 
     def _check_margin(
         self, account: PaperAccount, position: PaperPosition, request: OrderRequest, reference: Decimal
@@ -382,11 +362,13 @@ class PaperExchange:
         leverage, quote = position.leverage, account.quote_asset
         size_after = abs(position.quantity + rules.direction(request.side) * request.quantity)
         cap = rules.max_notional(self.price_source.leverage_tiers(request.symbol), leverage)
-        if cap is None or size_after * reference > cap:
-            limit = f"the {_show(cap)} {quote}" if cap is not None else "any position"
+        if cap is None:
+            raise InvalidOrder(f"{leverage}x is above the highest leverage {request.symbol} allows.")
+        if size_after * reference > cap:
             raise InvalidOrder(
-                f"A {_show(size_after)} {request.symbol} position (~{_show(size_after * reference)} {quote}) is above "
-                f"{limit} that {leverage}x leverage allows; lower the size or the leverage."
+                f"A {rules.show(size_after)} {request.symbol} position (~{rules.show(size_after * reference)} {quote}) "
+                f"is above the {rules.show(cap)} {quote} that {leverage}x leverage allows; "
+                "lower the size or the leverage."
             )
         open_orders = self._orders().filter(symbol=request.symbol, status=OrderStatus.OPEN).order_by("id")
         entries = [(OrderSide(o.side), o.remaining_quantity, o.reduce_only) for o in open_orders]
@@ -397,8 +379,8 @@ class PaperExchange:
         free = account.cash_balance - self._used_margin(account)
         if required > free:
             raise InsufficientFunds(
-                f"The order needs {_show(required)} {quote} of margin and fees at {leverage}x; "
-                f"{_show(free)} {quote} is free."
+                f"The order needs {rules.show(required)} {quote} of margin and fees at {leverage}x; "
+                f"{rules.show(free)} {quote} is free."
             )
 
     def cancel_order(
@@ -408,10 +390,11 @@ class PaperExchange:
             account = self._lock()
             order = self._find(symbol, exchange_order_id, client_order_id)
             if order.status != OrderStatus.OPEN:
-                raise InvalidOrder(f"Order {order.exchange_order_id} is {order.status} and cannot be canceled.")
+                # as on real venues, an order that is no longer open is "not found" for cancel
+                raise OrderNotFound(f"Order {order.exchange_order_id} is {order.status} and cannot be canceled.")
             order.status, order.updated_at = OrderStatus.CANCELED, self.clock()
             order.save(update_fields=["status", "updated_at"])
-        return _order_result(order, account.quote_asset)
+        return order_result(order, account.quote_asset)
 
     def on_candle(self, symbol: str, candle: Candle) -> list[Order]:
         """Advance ``symbol`` by one closed bar: market remainders at the open, then liquidation
@@ -462,7 +445,7 @@ class PaperExchange:
             ]
             if liquidation is not None:
                 changed.append(liquidation)
-        return [_order_result(o, account.quote_asset) for o in changed]
+        return [order_result(o, account.quote_asset) for o in changed]
 
     def _open_orders(self, ids: list[int], order_type: OrderType):
         """The still-open orders among ``ids``, re-read one by one: a fill may cancel others."""
@@ -626,57 +609,5 @@ class PaperExchange:
             )
 
 
-def _validate(request: OrderRequest, market: Market) -> None:
-    """Refuse what no price can make valid: wrong market type, ids, prices, sizes."""
-    if market.market_type != MarketType.PERPETUAL:
-        raise InvalidOrder(f"The paper exchange simulates perpetual futures; {market.symbol} is {market.market_type}.")
-    if not request.client_order_id or len(request.client_order_id) > 64:
-        raise InvalidOrder("A client order id of 1 to 64 characters is required.")
-    if request.order_type == OrderType.LIMIT:
-        if request.price is None:
-            raise InvalidOrder("A limit order needs a price.")
-        market.check_order(quantity=request.quantity, price=request.price)
-        return
-    if request.price is not None:
-        raise InvalidOrder("A market order takes no price.")
-    if request.time_in_force == TimeInForce.POST_ONLY:
-        raise InvalidOrder("A market order cannot be post-only.")
-    market.check_order(quantity=request.quantity, price=None)
-
-
-def _check_min_notional(market: Market, quantity: Decimal, last_price: Decimal) -> None:
-    if market.min_notional is not None and quantity * last_price < market.min_notional:
-        raise InvalidOrder(
-            f"The order value {_show(quantity * last_price)} is below the minimum of "
-            f"{_show(market.min_notional)} {market.quote}."
-        )
-
-
 def _state(position: PaperPosition) -> rules.PositionState:
     return rules.PositionState(position.quantity, position.entry_price, position.margin, position.leverage)
-
-
-def _order_result(order: PaperOrder, quote: str) -> Order:
-    return Order(
-        symbol=order.symbol,
-        side=OrderSide(order.side),
-        order_type=OrderType(order.order_type),
-        status=OrderStatus(order.status),
-        quantity=order.quantity,
-        filled_quantity=order.filled_quantity,
-        client_order_id=order.client_order_id,
-        exchange_order_id=order.exchange_order_id,
-        price=order.price,
-        average_price=order.average_price,
-        fee=order.fee_paid,
-        fee_asset=quote,
-        reduce_only=order.reduce_only,
-        created_at=order.created_at,
-        updated_at=order.updated_at,
-    )
-
-
-def _funding_result(funding: PaperFunding) -> FundingRate:
-    return FundingRate(
-        symbol=funding.symbol, rate=funding.rate, funding_time=funding.funding_time, mark_price=funding.mark_price
-    )

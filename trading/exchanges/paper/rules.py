@@ -1,5 +1,6 @@
 """The paper exchange's rules as pure functions of Decimals: slippage, fees, volume caps, margin,
-position accounting, liquidation and funding. No database and no clock; ``engine`` applies them.
+position accounting, liquidation, funding and order validation. No database and no clock; ``engine``
+applies them.
 
 Positions are USDT-margined linear perpetuals in one-way mode with isolated margin:
 ``Q`` is the signed size (positive long), ``E`` the entry price, ``M`` the isolated margin,
@@ -13,7 +14,16 @@ import functools
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, localcontext
 
-from trading.exchanges.base import LeverageTier, Market, OrderSide
+from trading.exchanges.base import (
+    InvalidOrder,
+    LeverageTier,
+    Market,
+    MarketType,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    TimeInForce,
+)
 
 ZERO = Decimal(0)
 _Q18 = Decimal("1e-18")
@@ -35,6 +45,11 @@ def _exact(fn):
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+def show(value: Decimal) -> str:
+    """A Decimal for a message: no exponent, no trailing zeros."""
+    return f"{value.normalize():f}"
 
 
 def direction(side: OrderSide) -> int:
@@ -204,3 +219,30 @@ def funding_amount(quantity: Decimal, *, mark_price: Decimal, rate: Decimal) -> 
     """The account's funding cash flow: -Q * mark * rate. A positive rate makes longs pay and
     shorts receive |Q| * mark * rate; a negative rate the reverse."""
     return q18(-quantity * mark_price * rate)
+
+
+def validate_request(request: OrderRequest, market: Market) -> None:
+    """Refuse what no price can make valid: wrong market type, ids, prices, sizes."""
+    if market.market_type != MarketType.PERPETUAL:
+        raise InvalidOrder(f"The paper exchange simulates perpetual futures; {market.symbol} is {market.market_type}.")
+    if not request.client_order_id or len(request.client_order_id) > 64:
+        raise InvalidOrder("A client order id of 1 to 64 characters is required.")
+    if request.order_type == OrderType.LIMIT:
+        if request.price is None:
+            raise InvalidOrder("A limit order needs a price.")
+        market.check_order(quantity=request.quantity, price=request.price)
+        return
+    if request.price is not None:
+        raise InvalidOrder("A market order takes no price.")
+    if request.time_in_force == TimeInForce.POST_ONLY:
+        raise InvalidOrder("A market order cannot be post-only.")
+    market.check_order(quantity=request.quantity, price=None)
+
+
+def check_min_notional(market: Market, quantity: Decimal, last_price: Decimal) -> None:
+    """A market order's value is judged at the last price."""
+    if market.min_notional is not None and quantity * last_price < market.min_notional:
+        raise InvalidOrder(
+            f"The order value {show(quantity * last_price)} is below the minimum of "
+            f"{show(market.min_notional)} {market.quote}."
+        )

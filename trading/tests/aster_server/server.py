@@ -111,7 +111,7 @@ class AsterTestServer:
             asyncio.set_event_loop(self._loop)
             try:
                 self._loop.run_until_complete(self._startup())
-            except BaseException as exc:
+            except OSError as exc:  # binding the port failed: re-raised by start()
                 errors.append(exc)
                 ready.set()
                 return
@@ -133,7 +133,7 @@ class AsterTestServer:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
@@ -166,30 +166,43 @@ class AsterTestServer:
     def ccxt_urls(self) -> dict[str, str]:
         """Values for ``exchange.urls['api']`` (REST)."""
         return {
-            "fapiPublic": f"{self.base_url}/fapi", "fapiPrivate": f"{self.base_url}/fapi",
-            "sapiPublic": f"{self.base_url}/api", "sapiPrivate": f"{self.base_url}/api",
+            "fapiPublic": f"{self.base_url}/fapi",
+            "fapiPrivate": f"{self.base_url}/fapi",
+            "sapiPublic": f"{self.base_url}/api",
+            "sapiPrivate": f"{self.base_url}/api",
         }
 
     def ccxt_ws_urls(self) -> dict[str, dict[str, str]]:
         """Values for ``exchange.urls['api']['ws']``. The path keeps "fstream" in it on purpose:
         ccxt.pro's aster tells swap from spot messages by looking for "fstream" in the URL."""
         ws = f"ws://127.0.0.1:{self.port}"
-        return {"public": {"swap": f"{ws}/fstream/stream", "spot": f"{ws}/sstream/stream"},
-                "private": {"swap": f"{ws}/fstream/ws", "spot": f"{ws}/sstream/ws"}}
+        return {
+            "public": {"swap": f"{ws}/fstream/stream", "spot": f"{ws}/sstream/stream"},
+            "private": {"swap": f"{ws}/fstream/ws", "spot": f"{ws}/sstream/ws"},
+        }
 
     # --- fault injection --------------------------------------------------------------------
 
-    def fail_next(self, status: int = 503, *, count: int = 1, path: str | None = None, method: str | None = None,
-                  after_processing: bool = False) -> Fault:
+    def fail_next(
+        self,
+        status: int = 503,
+        *,
+        count: int = 1,
+        path: str | None = None,
+        method: str | None = None,
+        after_processing: bool = False,
+    ) -> Fault:
         """Answer the next matching request(s) with an HTTP error page (before, or after, it took effect)."""
         return self.faults.arm(Fault("status", count, path, method, status=status, after_processing=after_processing))
 
-    def rate_limit_next(self, retry_after: int = 5, *, count: int = 1, path: str | None = None,
-                        method: str | None = None) -> Fault:
+    def rate_limit_next(
+        self, retry_after: int = 5, *, count: int = 1, path: str | None = None, method: str | None = None
+    ) -> Fault:
         return self.faults.arm(Fault("rate_limit", count, path, method, status=429, retry_after=retry_after))
 
-    def stall_next(self, seconds: float, *, count: int = 1, path: str | None = ORDER_PATH,
-                   method: str | None = "POST") -> Fault:
+    def stall_next(
+        self, seconds: float, *, count: int = 1, path: str | None = ORDER_PATH, method: str | None = "POST"
+    ) -> Fault:
         """Process the request (the order IS placed), then wait ``seconds`` before answering."""
         return self.faults.arm(Fault("stall", count, path, method, seconds=seconds))
 
@@ -258,9 +271,14 @@ class AsterTestServer:
         fault = self.faults.take(request.method, request.path)
         if fault and fault.kind == "rate_limit":
             return web.json_response(
-                {"code": -1003, "msg": "Too many requests; current limit is 2400 requests per minute. Please use "
-                                       "the websocket for live updates to avoid polling the API."},
-                status=429, headers={"Retry-After": str(fault.retry_after)})
+                {
+                    "code": -1003,
+                    "msg": "Too many requests; current limit is 2400 requests per minute. Please use "
+                    "the websocket for live updates to avoid polling the API.",
+                },
+                status=429,
+                headers={"Retry-After": str(fault.retry_after)},
+            )
         if fault and fault.kind == "status" and not fault.after_processing:
             return _error_page(fault.status)
 
@@ -296,8 +314,9 @@ class AsterTestServer:
         try:
             nonce = int(params["nonce"])
         except ValueError as exc:
-            raise ApiError(400, -1102, "Mandatory parameter 'nonce' was not sent, was empty/null, or malformed.") \
-                from exc
+            raise ApiError(
+                400, -1102, "Mandatory parameter 'nonce' was not sent, was empty/null, or malformed."
+            ) from exc
         stale = self.nonces.check_fresh(nonce)
         if stale:
             raise ApiError(400, -1021, stale)
@@ -314,8 +333,12 @@ class AsterTestServer:
         if recovered != signer:
             raise ApiError(400, -1022, "Signature for this request is not valid.")
         if not self.state.is_authorized(user, signer):
-            raise ApiError(401, -2015, f"Invalid API-key, IP, or permissions for action: signer {signer} is "
-                                       f"neither the user nor an agent the user approved.")
+            raise ApiError(
+                401,
+                -2015,
+                f"Invalid API-key, IP, or permissions for action: signer {signer} is "
+                f"neither the user nor an agent the user approved.",
+            )
         if not self.nonces.use(user, signer, nonce):
             raise ApiError(400, -1021, "Nonce has already been used.")
         return user
@@ -361,8 +384,15 @@ class AsterTestServer:
         if end is not None:
             rows = [r for r in rows if r[0] <= end]
         rows = rows[:limit] if start is not None else rows[-limit:]
-        return [{"symbol": s, "fundingTime": t, "fundingRate": f"{rate:.8f}",
-                 "markPrice": f"{self.state.mark_prices[s]:.8f}"} for t, s, rate in rows]
+        return [
+            {
+                "symbol": s,
+                "fundingTime": t,
+                "fundingRate": f"{rate:.8f}",
+                "markPrice": f"{self.state.mark_prices[s]:.8f}",
+            }
+            for t, s, rate in rows
+        ]
 
     def _order_json(self, order) -> dict:
         return order.to_json(self.state.perp(order.symbol))
@@ -391,8 +421,11 @@ class AsterTestServer:
         symbol = params.get("symbol")
         if symbol:
             self.state.perp(symbol)
-        return [self._order_json(o) for o in sorted(self.state.orders.values(), key=lambda o: o.order_id)
-                if o.user == user and o.status in OPEN_STATUSES and (not symbol or o.symbol == symbol)]
+        return [
+            self._order_json(o)
+            for o in sorted(self.state.orders.values(), key=lambda o: o.order_id)
+            if o.user == user and o.status in OPEN_STATUSES and (not symbol or o.symbol == symbol)
+        ]
 
     def _cancel_all(self, params: dict[str, str], user: str) -> dict:
         spec = self.state.perp(params.get("symbol"))
@@ -417,9 +450,14 @@ class AsterTestServer:
 
     def _approve_builder(self, params: dict[str, str], user: str) -> dict:
         account = self.state.account(user)
-        account.builders.append({"userAddress": user, "builderAddress": params.get("builder", ""),
-                                 "maxFeeRate": params.get("maxFeeRate", ""),
-                                 "builderName": params.get("builderName", "")})
+        account.builders.append(
+            {
+                "userAddress": user,
+                "builderAddress": params.get("builder", ""),
+                "maxFeeRate": params.get("maxFeeRate", ""),
+                "builderName": params.get("builderName", ""),
+            }
+        )
         return {"code": 200, "msg": "success"}
 
     # --- websocket ------------------------------------------------------------------------
@@ -466,24 +504,44 @@ class AsterTestServer:
             open_ms, o, h, lo, c, v = row
             close_ms = open_ms + INTERVAL_MS[interval] - 1
             event = {
-                "e": "kline", "E": now_ms(), "s": symbol,
+                "e": "kline",
+                "E": now_ms(),
+                "s": symbol,
                 "k": {
-                    "t": open_ms, "T": close_ms, "s": symbol, "i": interval, "f": 1000, "L": 1099,
-                    "o": fmt(o, spec.tick), "c": fmt(c, spec.tick), "h": fmt(h, spec.tick), "l": fmt(lo, spec.tick),
-                    "v": fmt(v, spec.step), "n": 100, "x": close_ms < now_ms(),
-                    "q": fmt(v * c, Decimal("0.0001")), "V": fmt(v / 2, spec.step),
-                    "Q": fmt(v * c / 2, Decimal("0.0001")), "B": "0",
+                    "t": open_ms,
+                    "T": close_ms,
+                    "s": symbol,
+                    "i": interval,
+                    "f": 1000,
+                    "L": 1099,
+                    "o": fmt(o, spec.tick),
+                    "c": fmt(c, spec.tick),
+                    "h": fmt(h, spec.tick),
+                    "l": fmt(lo, spec.tick),
+                    "v": fmt(v, spec.step),
+                    "n": 100,
+                    "x": close_ms < now_ms(),
+                    "q": fmt(v * c, Decimal("0.0001")),
+                    "V": fmt(v / 2, spec.step),
+                    "Q": fmt(v * c / 2, Decimal("0.0001")),
+                    "B": "0",
                 },
             }
         await connection.ws.send_json({"stream": stream, "data": event} if connection.combined else event)
 
 
 def _error_page(status: int) -> web.Response:
-    reasons = {404: "Not Found", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-               504: "Gateway Timeout"}
+    reasons = {
+        404: "Not Found",
+        500: "Internal Server Error",
+        502: "Bad Gateway",
+        503: "Service Unavailable",
+        504: "Gateway Timeout",
+    }
     reason = reasons.get(status, "Error")
-    return web.Response(status=status, text=f"<html><body><h1>{status} {reason}</h1></body></html>",
-                        content_type="text/html")
+    return web.Response(
+        status=status, text=f"<html><body><h1>{status} {reason}</h1></body></html>", content_type="text/html"
+    )
 
 
 def _int_param(params: dict[str, str], name: str, default: int | None) -> int | None:
@@ -493,5 +551,4 @@ def _int_param(params: dict[str, str], name: str, default: int | None) -> int | 
     try:
         return int(raw)
     except ValueError as exc:
-        raise ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.") \
-            from exc
+        raise ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.") from exc

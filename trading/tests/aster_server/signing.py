@@ -55,7 +55,7 @@ def split_signature(raw: str) -> tuple[str, str | None]:
     signature: str | None = None
     for part in raw.split("&") if raw else []:
         if part.startswith("signature="):
-            signature = part[len("signature="):]
+            signature = part[len("signature=") :]
         else:
             kept.append(part)
     return "&".join(kept), signature

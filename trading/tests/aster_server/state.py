@@ -21,9 +21,20 @@ MAKER_FEE = Decimal("0.0001")
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
 DEFAULT_LEVERAGE = 20
 INTERVAL_MS: dict[str, int] = {
-    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
 }
 _CLIENT_ORDER_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 OPEN_STATUSES = {"NEW", "PARTIALLY_FILLED"}
@@ -104,17 +115,64 @@ def brackets(*rows: tuple[str, str, int, str]) -> list[Bracket]:
 
 def default_symbols() -> dict[tuple[str, str], SymbolSpec]:
     specs = [
-        SymbolSpec("BTCUSDT", "BTC", "USDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal("1000"),
-                   Decimal("5"), brackets=brackets(("0", "50000", 100, "0.005"), ("50000", "250000", 50, "0.01"),
-                                                   ("250000", "1000000", 20, "0.025"))),
-        SymbolSpec("ETHUSDT", "ETH", "USDT", Decimal("0.01"), Decimal("0.001"), Decimal("0.001"), Decimal("10000"),
-                   Decimal("5"), brackets=brackets(("0", "25000", 75, "0.0065"), ("25000", "100000", 25, "0.02"))),
-        SymbolSpec("ASTERUSDT", "ASTER", "USDT", Decimal("0.0001"), Decimal("1"), Decimal("1"), Decimal("1000000"),
-                   Decimal("5"), brackets=brackets(("0", "10000", 50, "0.01"), ("10000", "50000", 20, "0.025"))),
-        SymbolSpec("OLDUSDT", "OLD", "USDT", Decimal("0.001"), Decimal("0.1"), Decimal("0.1"), Decimal("100000"),
-                   Decimal("5"), status="SETTLING", brackets=brackets(("0", "5000", 10, "0.05"))),
-        SymbolSpec("ASTERUSDT", "ASTER", "USDT", Decimal("0.00001"), Decimal("0.01"), Decimal("0.01"),
-                   Decimal("9000000"), Decimal("1"), market="spot"),
+        SymbolSpec(
+            "BTCUSDT",
+            "BTC",
+            "USDT",
+            Decimal("0.1"),
+            Decimal("0.001"),
+            Decimal("0.001"),
+            Decimal("1000"),
+            Decimal("5"),
+            brackets=brackets(
+                ("0", "50000", 100, "0.005"), ("50000", "250000", 50, "0.01"), ("250000", "1000000", 20, "0.025")
+            ),
+        ),
+        SymbolSpec(
+            "ETHUSDT",
+            "ETH",
+            "USDT",
+            Decimal("0.01"),
+            Decimal("0.001"),
+            Decimal("0.001"),
+            Decimal("10000"),
+            Decimal("5"),
+            brackets=brackets(("0", "25000", 75, "0.0065"), ("25000", "100000", 25, "0.02")),
+        ),
+        SymbolSpec(
+            "ASTERUSDT",
+            "ASTER",
+            "USDT",
+            Decimal("0.0001"),
+            Decimal("1"),
+            Decimal("1"),
+            Decimal("1000000"),
+            Decimal("5"),
+            brackets=brackets(("0", "10000", 50, "0.01"), ("10000", "50000", 20, "0.025")),
+        ),
+        SymbolSpec(
+            "OLDUSDT",
+            "OLD",
+            "USDT",
+            Decimal("0.001"),
+            Decimal("0.1"),
+            Decimal("0.1"),
+            Decimal("100000"),
+            Decimal("5"),
+            status="SETTLING",
+            brackets=brackets(("0", "5000", 10, "0.05")),
+        ),
+        SymbolSpec(
+            "ASTERUSDT",
+            "ASTER",
+            "USDT",
+            Decimal("0.00001"),
+            Decimal("0.01"),
+            Decimal("0.01"),
+            Decimal("9000000"),
+            Decimal("1"),
+            market="spot",
+        ),
     ]
     return {(s.market, s.symbol): s for s in specs}
 
@@ -191,8 +249,10 @@ class VenueState:
         self.lock = threading.RLock()
         self.symbols: dict[tuple[str, str], SymbolSpec] = symbols or default_symbols()
         self.mark_prices: dict[str, Decimal] = {
-            "BTCUSDT": Decimal("60000.0"), "ETHUSDT": Decimal("3000.00"),
-            "ASTERUSDT": Decimal("1.2345"), "OLDUSDT": Decimal("0.500"),
+            "BTCUSDT": Decimal("60000.0"),
+            "ETHUSDT": Decimal("3000.00"),
+            "ASTERUSDT": Decimal("1.2345"),
+            "OLDUSDT": Decimal("0.500"),
         }
         self.index_prices: dict[str, Decimal] = {s: p for s, p in self.mark_prices.items()}
         self.funding_rates: dict[str, Decimal] = {s: Decimal("0.0001") for s in self.mark_prices}
@@ -205,11 +265,13 @@ class VenueState:
 
     # --- arranging ------------------------------------------------------------------------
 
-    def add_account(self, address: str, *, balances: dict[str, Decimal] | None = None,
-                    agents: list[str] = ()) -> Account:
+    def add_account(
+        self, address: str, *, balances: dict[str, Decimal] | None = None, agents: list[str] = ()
+    ) -> Account:
         with self.lock:
-            account = Account(address.lower(), dict(balances or {"USDT": Decimal("10000")}),
-                              {a.lower() for a in agents})
+            account = Account(
+                address.lower(), dict(balances or {"USDT": Decimal("10000")}), {a.lower() for a in agents}
+            )
             self.accounts[account.address] = account
             return account
 
@@ -230,8 +292,9 @@ class VenueState:
     def set_klines(self, symbol: str, interval: str, rows: list[tuple[int, str, str, str, str, str]]) -> None:
         """rows: (open time ms, open, high, low, close, volume)."""
         with self.lock:
-            self.klines[(symbol, interval)] = [[t, Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v)]
-                                               for t, o, h, lo, c, v in sorted(rows)]
+            self.klines[(symbol, interval)] = [
+                [t, Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v)] for t, o, h, lo, c, v in sorted(rows)
+            ]
 
     def set_mark_price(self, symbol: str, price: Decimal) -> list[Order]:
         """Move the mark price; resting limit orders it crosses fill at their limit (as maker)."""
@@ -279,41 +342,86 @@ class VenueState:
             if spec.market != market:
                 continue
             row = {
-                "symbol": spec.symbol, "status": spec.status, "baseAsset": spec.base, "quoteAsset": spec.quote,
+                "symbol": spec.symbol,
+                "status": spec.status,
+                "baseAsset": spec.base,
+                "quoteAsset": spec.quote,
                 "pricePrecision": -spec.tick.normalize().as_tuple().exponent,
                 "quantityPrecision": max(0, -spec.step.normalize().as_tuple().exponent),
-                "baseAssetPrecision": 8, "quotePrecision": 8,
+                "baseAssetPrecision": 8,
+                "quotePrecision": 8,
                 "filters": [
-                    {"filterType": "PRICE_FILTER", "minPrice": str(spec.tick), "maxPrice": "1000000",
-                     "tickSize": str(spec.tick)},
-                    {"filterType": "LOT_SIZE", "stepSize": str(spec.step), "maxQty": str(spec.max_qty),
-                     "minQty": str(spec.min_qty)},
-                    {"filterType": "MARKET_LOT_SIZE", "stepSize": str(spec.step),
-                     "maxQty": str(spec.max_qty / 10), "minQty": str(spec.min_qty)},
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": str(spec.tick),
+                        "maxPrice": "1000000",
+                        "tickSize": str(spec.tick),
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "stepSize": str(spec.step),
+                        "maxQty": str(spec.max_qty),
+                        "minQty": str(spec.min_qty),
+                    },
+                    {
+                        "filterType": "MARKET_LOT_SIZE",
+                        "stepSize": str(spec.step),
+                        "maxQty": str(spec.max_qty / 10),
+                        "minQty": str(spec.min_qty),
+                    },
                     {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                    {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
-                     "multiplierDecimal": 4},
+                    {
+                        "filterType": "PERCENT_PRICE",
+                        "multiplierUp": "1.0500",
+                        "multiplierDown": "0.9500",
+                        "multiplierDecimal": 4,
+                    },
                 ],
-                "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
-                               "TRAILING_STOP_MARKET"],
+                "orderTypes": [
+                    "LIMIT",
+                    "MARKET",
+                    "STOP",
+                    "STOP_MARKET",
+                    "TAKE_PROFIT",
+                    "TAKE_PROFIT_MARKET",
+                    "TRAILING_STOP_MARKET",
+                ],
                 "timeInForce": ["GTC", "IOC", "FOK", "GTX", "HIDDEN"],
             }
             if market == "perp":
                 row["filters"].append({"filterType": "MIN_NOTIONAL", "notional": str(spec.min_notional)})
-                row.update({
-                    "pair": spec.symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
-                    "onboardDate": 1758178800000, "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-                    "marginAsset": spec.quote, "underlyingType": "COIN", "underlyingSubType": [],
-                    "settlePlan": 0, "triggerProtect": "0.0500", "liquidationFee": "0.015000",
-                    "marketTakeBound": "0.05",
-                })
+                row.update(
+                    {
+                        "pair": spec.symbol,
+                        "contractType": "PERPETUAL",
+                        "deliveryDate": 4133404800000,
+                        "onboardDate": 1758178800000,
+                        "maintMarginPercent": "2.5000",
+                        "requiredMarginPercent": "5.0000",
+                        "marginAsset": spec.quote,
+                        "underlyingType": "COIN",
+                        "underlyingSubType": [],
+                        "settlePlan": 0,
+                        "triggerProtect": "0.0500",
+                        "liquidationFee": "0.015000",
+                        "marketTakeBound": "0.05",
+                    }
+                )
             else:
-                row["filters"].append({"filterType": "NOTIONAL", "minNotional": str(spec.min_notional),
-                                       "applyMinToMarket": True, "applyMaxToMarket": False, "avgPriceMins": 5})
+                row["filters"].append(
+                    {
+                        "filterType": "NOTIONAL",
+                        "minNotional": str(spec.min_notional),
+                        "applyMinToMarket": True,
+                        "applyMaxToMarket": False,
+                        "avgPriceMins": 5,
+                    }
+                )
                 row.update({"ocoAllowed": False, "listingTime": 1756289680210})
             rows.append(row)
-        assets = sorted({s.quote for s in self.symbols.values()} | {s.base for s in self.symbols.values()
-                                                                      if s.market == market})
+        assets = sorted(
+            {s.quote for s in self.symbols.values()} | {s.base for s in self.symbols.values() if s.market == market}
+        )
         return {
             "timezone": "UTC",
             "serverTime": now_ms(),
@@ -344,17 +452,36 @@ class VenueState:
             k = open_ms // step_ms
             o = base + Decimal((k * 7919) % 201 - 100) * spec.tick * 10
             c = base + Decimal(((k + 1) * 7919) % 201 - 100) * spec.tick * 10
-            rows.append([open_ms, o, max(o, c) + spec.tick * 5, min(o, c) - spec.tick * 5, c,
-                         Decimal((k * 31) % 1000 + 1) * spec.step * 10])
+            rows.append(
+                [
+                    open_ms,
+                    o,
+                    max(o, c) + spec.tick * 5,
+                    min(o, c) - spec.tick * 5,
+                    c,
+                    Decimal((k * 31) % 1000 + 1) * spec.step * 10,
+                ]
+            )
         return rows
 
     def kline_json(self, symbol: str, interval: str, row: list) -> list:
         spec = self.perp(symbol)
         open_ms, o, h, lo, c, v = row
         quote_volume = v * c
-        return [open_ms, fmt(o, spec.tick), fmt(h, spec.tick), fmt(lo, spec.tick), fmt(c, spec.tick),
-                fmt(v, spec.step), open_ms + INTERVAL_MS[interval] - 1, fmt8(quote_volume), 100,
-                fmt(v / 2, spec.step), fmt8(quote_volume / 2), "0"]
+        return [
+            open_ms,
+            fmt(o, spec.tick),
+            fmt(h, spec.tick),
+            fmt(lo, spec.tick),
+            fmt(c, spec.tick),
+            fmt(v, spec.step),
+            open_ms + INTERVAL_MS[interval] - 1,
+            fmt8(quote_volume),
+            100,
+            fmt(v / 2, spec.step),
+            fmt8(quote_volume / 2),
+            "0",
+        ]
 
     def next_funding_time(self) -> int:
         return (now_ms() // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
@@ -376,19 +503,31 @@ class VenueState:
         rows = self.funding_history.get(symbol)
         if rows is None:
             last = self.next_funding_time() - FUNDING_INTERVAL_MS
-            rows = [(last - i * FUNDING_INTERVAL_MS, Decimal("0.0001") + Decimal(i % 5) * Decimal("0.00001"))
-                    for i in range(29, -1, -1)]
+            rows = [
+                (last - i * FUNDING_INTERVAL_MS, Decimal("0.0001") + Decimal(i % 5) * Decimal("0.00001"))
+                for i in range(29, -1, -1)
+            ]
         return sorted(rows)
 
     def leverage_brackets(self, symbol: str | None) -> list[dict]:
         specs = [self.perp(symbol)] if symbol else [s for s in self.symbols.values() if s.market == "perp"]
-        return [{
-            "symbol": spec.symbol,
-            "brackets": [{
-                "bracket": i + 1, "initialLeverage": b.leverage, "notionalCap": int(b.cap),
-                "notionalFloor": int(b.floor), "maintMarginRatio": float(b.mmr), "cum": float(b.cum),
-            } for i, b in enumerate(spec.brackets)],
-        } for spec in specs]
+        return [
+            {
+                "symbol": spec.symbol,
+                "brackets": [
+                    {
+                        "bracket": i + 1,
+                        "initialLeverage": b.leverage,
+                        "notionalCap": int(b.cap),
+                        "notionalFloor": int(b.floor),
+                        "maintMarginRatio": float(b.mmr),
+                        "cum": float(b.cum),
+                    }
+                    for i, b in enumerate(spec.brackets)
+                ],
+            }
+            for spec in specs
+        ]
 
     # --- trading --------------------------------------------------------------------------
 
@@ -416,7 +555,9 @@ class VenueState:
         if order_type == "LIMIT":
             price = _decimal_param(params, "price")
             if "timeInForce" not in params:
-                raise ApiError(400, -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.")
+                raise ApiError(
+                    400, -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."
+                )
             if tif not in ("GTC", "IOC", "FOK", "GTX"):
                 raise ApiError(400, -1115, "Invalid timeInForce.")
             if price <= 0:
@@ -429,8 +570,11 @@ class VenueState:
         mark = self.mark_prices[spec.symbol]
         reference = price if order_type == "LIMIT" else mark
         if not reduce_only and quantity * reference < spec.min_notional:
-            raise ApiError(400, -4164, f"Order's notional must be no smaller than {spec.min_notional} "
-                                       "(unless you choose reduce only).")
+            raise ApiError(
+                400,
+                -4164,
+                f"Order's notional must be no smaller than {spec.min_notional} (unless you choose reduce only).",
+            )
         client_id = params.get("newClientOrderId") or "aster_" + secrets.token_hex(8)
         if not _CLIENT_ORDER_ID.match(client_id):
             raise ApiError(400, -4015, "Client order id is not valid.")
@@ -441,16 +585,31 @@ class VenueState:
             raise ApiError(400, -1000, "Builder is not approved by the user.")
         position = account.positions.get(spec.symbol, Position())
         signed = quantity if side == "BUY" else -quantity
-        if reduce_only and (position.amount == 0 or (position.amount > 0) == (signed > 0)
-                            or quantity > abs(position.amount)):
+        if reduce_only and (
+            position.amount == 0 or (position.amount > 0) == (signed > 0) or quantity > abs(position.amount)
+        ):
             raise ApiError(400, -2022, "ReduceOnly Order is rejected.")
         if not reduce_only:
             leverage = account.leverage.get(spec.symbol, min(DEFAULT_LEVERAGE, spec.max_leverage))
             if quantity * reference / leverage > self.available_balance(account, spec.quote):
                 raise ApiError(400, -2019, "Margin is insufficient.")
         ts = now_ms()
-        order = Order(self._next_order_id, client_id, account.address, spec.symbol, side, order_type, quantity, price,
-                      tif, reduce_only, "NEW", ts, ts, params=dict(params))
+        order = Order(
+            self._next_order_id,
+            client_id,
+            account.address,
+            spec.symbol,
+            side,
+            order_type,
+            quantity,
+            price,
+            tif,
+            reduce_only,
+            "NEW",
+            ts,
+            ts,
+            params=dict(params),
+        )
         self._next_order_id += 1
         self.orders[order.order_id] = order
         marketable = order_type == "MARKET" or (side == "BUY" and price >= mark) or (side == "SELL" and price <= mark)
@@ -527,20 +686,21 @@ class VenueState:
         account = self.account(user)
         rows = []
         for asset, wallet in sorted(account.balances.items()):
-            upnl = sum((self.unrealized(account, s) for s in account.positions
-                        if self.perp(s).quote == asset), ZERO)
+            upnl = sum((self.unrealized(account, s) for s in account.positions if self.perp(s).quote == asset), ZERO)
             available = self.available_balance(account, asset)
-            rows.append({
-                "accountAlias": "SgsR" + account.address[2:10],
-                "asset": asset,
-                "balance": fmt8(wallet),
-                "crossWalletBalance": fmt8(wallet),
-                "crossUnPnl": fmt8(upnl),
-                "availableBalance": fmt8(available),
-                "maxWithdrawAmount": fmt8(max(ZERO, min(available, wallet))),
-                "marginAvailable": True,
-                "updateTime": now_ms(),
-            })
+            rows.append(
+                {
+                    "accountAlias": "SgsR" + account.address[2:10],
+                    "asset": asset,
+                    "balance": fmt8(wallet),
+                    "crossWalletBalance": fmt8(wallet),
+                    "crossUnPnl": fmt8(upnl),
+                    "availableBalance": fmt8(available),
+                    "maxWithdrawAmount": fmt8(max(ZERO, min(available, wallet))),
+                    "marginAvailable": True,
+                    "updateTime": now_ms(),
+                }
+            )
         return rows
 
     def liquidation_price(self, account: Account, symbol: str) -> Decimal:
@@ -576,23 +736,25 @@ class VenueState:
             mark = self.mark_prices[spec.symbol]
             notional = position.amount * mark
             bracket = spec.bracket_for(abs(notional))
-            rows.append({
-                "symbol": spec.symbol,
-                "positionAmt": fmt(position.amount, spec.step),
-                "entryPrice": fmt8(position.entry),
-                "markPrice": fmt8(mark),
-                "unRealizedProfit": fmt8(self.unrealized(account, spec.symbol)),
-                "liquidationPrice": fmt8(self.liquidation_price(account, spec.symbol)) if position.amount else "0",
-                "leverage": str(self._leverage(account, spec)),
-                "maxNotionalValue": str(int(bracket.cap)),
-                "marginType": "cross",
-                "isolatedMargin": "0.00000000",
-                "isAutoAddMargin": "false",
-                "positionSide": "BOTH",
-                "notional": fmt8(notional),
-                "isolatedWallet": "0",
-                "updateTime": position.update_ms,
-            })
+            rows.append(
+                {
+                    "symbol": spec.symbol,
+                    "positionAmt": fmt(position.amount, spec.step),
+                    "entryPrice": fmt8(position.entry),
+                    "markPrice": fmt8(mark),
+                    "unRealizedProfit": fmt8(self.unrealized(account, spec.symbol)),
+                    "liquidationPrice": fmt8(self.liquidation_price(account, spec.symbol)) if position.amount else "0",
+                    "leverage": str(self._leverage(account, spec)),
+                    "maxNotionalValue": str(int(bracket.cap)),
+                    "marginType": "cross",
+                    "isolatedMargin": "0.00000000",
+                    "isAutoAddMargin": "false",
+                    "positionSide": "BOTH",
+                    "notional": fmt8(notional),
+                    "isolatedWallet": "0",
+                    "updateTime": position.update_ms,
+                }
+            )
         return rows
 
 
@@ -603,8 +765,7 @@ def _decimal_param(params: dict[str, str], name: str) -> Decimal:
     try:
         value = Decimal(raw)
     except ArithmeticError as exc:
-        raise ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.") \
-            from exc
+        raise ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.") from exc
     if not value.is_finite():
         raise ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
     return value
