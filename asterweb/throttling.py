@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import ApiKey, Organization
 from accounts.request_context import client_ip
+from asterweb.redis import counter_hit
 
 _DURATIONS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
@@ -44,9 +44,7 @@ class CredentialRateThrottle(BaseThrottle):
         )
         now = time.time()
         window = int(now // duration)
-        key = f"throttle:{identity}:{duration}:{window}"
-        cache.add(key, 0, timeout=duration + 1)
-        count = cache.incr(key)
+        count = counter_hit(f"asterai:throttle:{identity}:{duration}:{window}", ttl_seconds=duration + 1)
         self._wait = (window + 1) * duration - now
         return count <= limit
 

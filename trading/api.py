@@ -20,6 +20,7 @@ from asterweb.errors import UpstreamError
 from trading.exchanges.base import ExchangeError, MarketType
 from trading.exchanges.credentials import CredentialsInvalid, credentials_parse
 from trading.models import ExchangeAccount
+from trading.models.exchange_accounts import LIVE_CREDENTIAL_KIND_CHOICES
 from trading.services import exchange_accounts as service
 
 
@@ -34,7 +35,7 @@ class ExchangeAccountSerializer(serializers.ModelSerializer):
 
 
 class CredentialsSerializer(StrictSerializer):
-    credential_kind = serializers.ChoiceField(choices=["agent_key", "main_key", "api_key"])
+    credential_kind = serializers.ChoiceField(choices=LIVE_CREDENTIAL_KIND_CHOICES)
     private_key = serializers.CharField(required=False, allow_blank=True, write_only=True, max_length=200)
     wallet_address = serializers.CharField(required=False, allow_blank=True, max_length=42)
     api_key = serializers.CharField(required=False, allow_blank=True, write_only=True, max_length=200)

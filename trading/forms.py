@@ -5,17 +5,14 @@ from __future__ import annotations
 from django import forms
 
 from trading.exchanges.credentials import CredentialsInvalid, ExchangeCredentials, credentials_parse
-from trading.models import ExchangeAccount
+from trading.models.exchange_accounts import LIVE_CREDENTIAL_KIND_CHOICES
 
-LIVE_CREDENTIAL_KINDS = [
-    (kind, label) for kind, label in ExchangeAccount.CredentialKind.choices if kind != ExchangeAccount.CredentialKind.NONE
-]
 
 
 class CredentialsForm(forms.Form):
     """Credential fields; ``clean`` turns them into ExchangeCredentials (never echoed back)."""
 
-    credential_kind = forms.ChoiceField(choices=LIVE_CREDENTIAL_KINDS, initial="agent_key", label="Connect with")
+    credential_kind = forms.ChoiceField(choices=LIVE_CREDENTIAL_KIND_CHOICES, initial="agent_key", label="Connect with")
     private_key = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Agent (API wallet) or main wallet private key, 64 hex characters.",

@@ -48,9 +48,13 @@ def exchange_account_add(request: HttpRequest) -> HttpResponse:
 
 
 @org_view(Role.ADMIN)
-@reauthentication_before_post
 def exchange_account_credentials(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = _account(request, account_id)
+    # Find the account first: another organization's id is a 404, never a password prompt.
+    return _replace_credentials(request, account=_account(request, account_id))
+
+
+@reauthentication_before_post
+def _replace_credentials(request: HttpRequest, *, account: ExchangeAccount) -> HttpResponse:
     if account.is_paper:
         messages.error(request, "The paper exchange needs no credentials.")
         return redirect("exchange_account_list", request.organization.slug)

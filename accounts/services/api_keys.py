@@ -224,9 +224,9 @@ def _ip_allowed(api_key: ApiKey, ip: str | None) -> bool:
 def api_key_authenticate(*, raw_key: str, ip: str | None) -> ApiKey:
     """The active key a request presents, or ApiKeyRejected saying why it cannot be used."""
     prefix = _prefix_of(raw_key)
-    api_key = (
-        ApiKey.objects.for_prefix(prefix).select_related("user", "organization").first() if prefix else None
-    )
+    # [:1], not .first(): no ORDER BY on a unique lookup.
+    found = list(ApiKey.objects.for_prefix(prefix).select_related("user", "organization")[:1]) if prefix else []
+    api_key = found[0] if found else None
     presented = api_key_hash(raw_key)
     now = timezone.now()
     current = hmac.compare_digest(presented, api_key.secret_hash if api_key else _DUMMY_HASH)

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from accounts.tests.api_helpers import (
+    reauthenticated_client,
     assert_error,
     issue_key,
     key_client,
@@ -27,8 +28,9 @@ TEST_URLCONF = "accounts.tests.api_helpers"
 
 
 @pytest.fixture
-def owner(team, client_for):
-    return client_for(team.owner)
+def owner(team):
+    """The owner's browser session, freshly re-authenticated (minting keys needs it)."""
+    return reauthenticated_client(team.owner)
 
 
 def keys_url(org) -> str:

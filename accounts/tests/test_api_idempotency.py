@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import ApiKey, AuditEvent, IdempotencyRecord, Invitation, Membership
 from accounts.roles import Role
 from accounts.tasks import idempotency_records_purge as purge_task
-from accounts.tests.api_helpers import EXPLODING_ACTION, assert_error, issue_key, key_client, stored_rows
+from accounts.tests.api_helpers import reauthenticated_client, EXPLODING_ACTION, assert_error, issue_key, key_client, stored_rows
 from asterweb.idempotency import idempotency_records_purge
 
 TEST_URLCONF = "accounts.tests.api_helpers"
@@ -44,8 +44,9 @@ def invitations(org) -> int:
 
 
 @pytest.fixture
-def owner(team, client_for):
-    return client_for(team.owner)
+def owner(team):
+    """The owner's browser session, freshly re-authenticated (minting keys needs it)."""
+    return reauthenticated_client(team.owner)
 
 
 # --- replay -------------------------------------------------------------------------------
@@ -123,8 +124,8 @@ def test_keys_are_per_credential(team, client_for):
     is a different request."""
     body = {"name": "same", "scopes": ["read"]}
     credentials = [
-        client_for(team.owner),
-        client_for(team.admin),
+        reauthenticated_client(team.owner),
+        reauthenticated_client(team.admin),
         key_client(issue_key(team.org, team.owner, name="first")),
         key_client(issue_key(team.org, team.owner, name="second")),
     ]
@@ -142,7 +143,7 @@ def test_keys_are_per_credential(team, client_for):
 @pytest.mark.django_db
 def test_keys_are_per_organization(team, other_team, client_for):
     Membership.objects.create(organization=other_team.org, user=team.owner, role=Role.OWNER)
-    client = client_for(team.owner)
+    client = reauthenticated_client(team.owner)
     body = {"name": "same", "scopes": ["read"]}
     assert post(client, keys_url(team.org), body, key="k").status_code == 201
     response = post(client, keys_url(other_team.org), body, key="k")
@@ -241,7 +242,7 @@ def _second_connection() -> psycopg.Connection:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_repeat_while_the_first_is_still_running_is_409(team, client_for):
-    client = client_for(team.owner)
+    client = reauthenticated_client(team.owner)
     lock_name = f"idempotency:{team.org.pk}:user:{team.owner.pk}:slow-key"
     body = {"name": "slow", "scopes": ["read"]}
     with _second_connection() as other:

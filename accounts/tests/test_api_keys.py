@@ -23,7 +23,7 @@ from accounts import request_context
 from accounts.models import ApiKey, AuditEvent, IdempotencyRecord
 from accounts.roles import Role
 from accounts.services import membership_leave
-from accounts.tests.api_helpers import assert_error, issue_key, key_client, membership_of, stored_rows
+from accounts.tests.api_helpers import reauthenticated_client, assert_error, issue_key, key_client, membership_of, stored_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -55,8 +55,9 @@ def expected_hash(raw_key: str) -> str:
 
 
 @pytest.fixture
-def owner_client(team, client_for):
-    return client_for(team.owner)
+def owner_client(team):
+    """The owner's browser session, freshly re-authenticated (minting keys needs it)."""
+    return reauthenticated_client(team.owner)
 
 
 @pytest.fixture
@@ -134,7 +135,7 @@ def test_a_read_key_cannot_mint_an_admin_key(team):
 
 
 def test_a_viewer_cannot_mint_an_admin_or_trade_key(team, client_for):
-    client = client_for(team.viewer)
+    client = reauthenticated_client(team.viewer)
     before = stored_rows()
     for scopes in (["admin"], ["read", "trade"]):
         response = client.post(keys_url(team.org), {"name": "x", "scopes": scopes}, content_type="application/json")
@@ -199,7 +200,7 @@ def test_a_member_cannot_revoke_another_members_key(team, client_for):
 
 def test_rotation_issues_a_new_secret_and_keeps_the_old_one_for_the_grace_period(team, client_for):
     issued = issue_key(team.org, team.trader)
-    response = client_for(team.trader).post(key_url(team.org, issued.api_key, "rotate"))
+    response = reauthenticated_client(team.trader).post(key_url(team.org, issued.api_key, "rotate"))
     assert response.status_code == 200
     body = response.json()
     new_raw = body["key"]
@@ -232,7 +233,7 @@ def test_only_the_owner_of_a_key_rotates_it(team, client_for):
 
 def test_a_revoked_key_cannot_be_rotated(team, client_for):
     issued = issue_key(team.org, team.trader)
-    client = client_for(team.trader)
+    client = reauthenticated_client(team.trader)
     assert client.delete(key_url(team.org, issued.api_key)).status_code == 204
     before = stored_rows()
     assert_error(client.post(key_url(team.org, issued.api_key, "rotate")), 400, "key_inactive")
@@ -410,7 +411,7 @@ def test_actions_taken_with_a_key_are_audited_with_that_key(team):
 
 
 def test_key_events_are_audited_and_no_record_or_log_holds_the_secret(team, client_for, capsys, caplog):
-    client = client_for(team.trader)
+    client = reauthenticated_client(team.trader)
     created = client.post(
         keys_url(team.org), {"name": "bot", "scopes": ["read", "trade"]}, content_type="application/json",
         HTTP_IDEMPOTENCY_KEY="create-bot-key",

@@ -69,6 +69,19 @@ def _api_key_of(team: Team) -> dict[str, int]:
     return {"key_id": issued.api_key.pk}
 
 
+def _exchange_account_of(team: Team) -> dict[str, int]:
+    """A fresh paper exchange account: testable, with markets, and removable."""
+    from trading.exchanges.credentials import ExchangeCredentials
+    from trading.models import ExchangeAccount
+    from trading.services.exchange_accounts import exchange_account_create
+
+    account = exchange_account_create(
+        organization=team.org, actor=team.owner, exchange_id="paper", label="walker paper",
+        mode=ExchangeAccount.Mode.PAPER, credentials=ExchangeCredentials(kind="none"),
+    )
+    return {"account_id": account.pk}
+
+
 def _nothing(team: Team) -> dict[str, Any]:
     return {}
 
@@ -100,6 +113,12 @@ URL_FACTORIES: dict[str, Callable[[Team], dict[str, Any]]] = {
     "api_key_create": _nothing,
     "api_key_rotate": _api_key_of,
     "api_key_revoke": _api_key_of,
+    "exchange_account_list": _nothing,
+    "exchange_account_add": _nothing,
+    "exchange_account_credentials": _exchange_account_of,
+    "exchange_account_test": _exchange_account_of,
+    "exchange_account_remove": _exchange_account_of,
+    "exchange_account_markets": _exchange_account_of,
 }
 
 ORG_URLS = org_urls()

@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.models import AuditEvent
 from accounts.roles import Role
-from accounts.tests.api_helpers import assert_error, call, issue_key, key_client
+from accounts.tests.api_helpers import reauthenticated_client, assert_error, call, issue_key, key_client
 from accounts.tests.webhook_factories import WebhookDeliveryFactory, WebhookEndpointFactory, WebhookEventFactory
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint
 from asterweb import crypto
@@ -28,9 +28,8 @@ def deliveries_url(org, *rest) -> str:
 
 
 def session(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    """A browser session that has just confirmed its password (creating endpoints needs it)."""
+    return reauthenticated_client(user)
 
 
 def stored_endpoints(org) -> list[dict]:

@@ -237,6 +237,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "accounts.roles.Role",
         "ScopeEnum": "accounts.models.Scope",
+        "CredentialKindEnum": "trading.models.exchange_accounts.CREDENTIAL_KIND_CHOICES",
+        "LiveCredentialKindEnum": "trading.models.exchange_accounts.LIVE_CREDENTIAL_KIND_CHOICES",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -58,3 +58,10 @@ class ExchangeAccount(TenantModel):
     @property
     def is_paper(self) -> bool:
         return self.mode == self.Mode.PAPER
+
+
+# Named choice sets for the OpenAPI schema (settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
+CREDENTIAL_KIND_CHOICES = ExchangeAccount.CredentialKind.choices
+LIVE_CREDENTIAL_KIND_CHOICES = [
+    (kind, label) for kind, label in CREDENTIAL_KIND_CHOICES if kind != ExchangeAccount.CredentialKind.NONE
+]

@@ -20,7 +20,9 @@ HOUR = timedelta(hours=1)
 
 
 def bar(hour: int, close: str = "100.5", *, closed: bool = True, high: str = "101", low: str = "99") -> Candle:
-    return Candle(T0 + hour * HOUR, Decimal("100"), Decimal(high), Decimal(low), Decimal(close), Decimal("7.25"), closed)
+    return Candle(
+        T0 + hour * HOUR, Decimal("100"), Decimal(high), Decimal(low), Decimal(close), Decimal("7.25"), closed
+    )
 
 
 def stored(hour: int) -> StoredCandle:
@@ -38,7 +40,11 @@ def test_it_inserts_new_candles_with_their_source(db_series):
     assert (result.received, result.inserted, result.duplicate, result.conflicting) == (3, 3, 0, 0)
     row = stored(1)
     assert (row.open, row.high, row.low, row.close, row.volume) == (
-        Decimal("100"), Decimal("101"), Decimal("99"), Decimal("100.5"), Decimal("7.25"),
+        Decimal("100"),
+        Decimal("101"),
+        Decimal("99"),
+        Decimal("100.5"),
+        Decimal("7.25"),
     )
     assert row.is_closed and row.source == "binance"
     assert row.open_time == T0 + HOUR

@@ -1,0 +1,225 @@
+"""The candle store's two bulk paths, each beside a Django reference, in one run.
+
+- import: ``candles_upsert`` (COPY into a staging table, one classifying join, one INSERT ... SELECT)
+  stores 1,000,000 synthetic 1-minute candles into an empty series, then the same million again
+  (all duplicates: the re-import path). The reference is the ORM's ``bulk_create`` of 100,000
+  model instances (plain INSERTs, no duplicate or conflict detection), beside our upsert of
+  the same 100,000 into another empty series.
+- range read: ``candle_arrays`` (binary COPY of float8 casts parsed in place by numpy) reads a
+  100,000-candle range of the million. References: the ORM's ``values_list`` converted to numpy
+  arrays, and ``cursor.fetchall`` of the same float8 casts into a numpy record array.
+
+The candles are built before the clock starts (their generation is reported apart); the reads
+are the median of several runs after a warm-up. Everything runs in a separate, freshly created
+database (``bench.bench_database``, dropped afterwards) under the exchange id ``bench``.
+
+    python -m bench candles            # BENCH_CANDLES_N=1000000, BENCH_CANDLES_RANGE=100000
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from bench import bench_database, measure, setup_django
+
+N = int(os.environ.get("BENCH_CANDLES_N", "1000000"))
+RANGE = int(os.environ.get("BENCH_CANDLES_RANGE", "100000"))
+REFERENCE_N = 100_000
+IMPORT_TARGET = 100_000  # rows/s (issue 4)
+READ_TARGET = 1_000_000
+START = datetime(2020, 1, 1, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+
+
+def synthetic_candles(count: int, *, seed: int = 4) -> list:
+    """A random walk of 1-minute candles with 2-decimal prices and 6-decimal volumes, from START."""
+    from trading.exchanges.base import Candle
+
+    rng = random.Random(seed)
+    cents = [Decimal(value) / 100 for value in range(4_000_000, 4_100_000)]  # 40,000.00 .. 40,999.99
+    volumes = [Decimal(value) / 1_000_000 for value in range(1, 50_001)]
+    candles, level = [], 50_000
+    for index in range(count):
+        level = min(max(level + rng.randint(-40, 40), 200), 99_700)
+        closing = level + rng.randint(-100, 100)
+        high = cents[max(level, closing) + rng.randint(0, 60)]
+        low = cents[min(level, closing) - rng.randint(0, 60)]
+        candles.append(
+            Candle(START + index * MINUTE, cents[level], high, low, cents[closing], volumes[rng.randrange(50_000)])
+        )
+    return candles
+
+
+def _has_migrations(app: str) -> bool:
+    return importlib.util.find_spec(f"{app}.migrations") is not None
+
+
+@contextmanager
+def candle_database() -> Iterator[None]:
+    """``bench_database``; while ``trading`` has no migrations yet, every table is built straight
+    from the models (as ``pytest --nomigrations`` does), since half-migrated apps cannot be mixed."""
+    from django.apps import apps
+    from django.conf import settings
+
+    if _has_migrations("trading"):
+        with bench_database():
+            yield
+        return
+    saved = settings.MIGRATION_MODULES
+    settings.MIGRATION_MODULES = {config.label: None for config in apps.get_app_configs()}
+    try:
+        with bench_database():
+            yield
+    finally:
+        settings.MIGRATION_MODULES = saved
+
+
+def timed(call) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = call()
+    return time.perf_counter() - start, result
+
+
+def orm_bulk_create(series, candles) -> None:
+    from trading.models import Candle
+
+    now = datetime.now(UTC)
+    Candle.objects.bulk_create(
+        (
+            Candle(
+                **series.filter(),
+                open_time=c.open_time,
+                open=c.open,
+                high=c.high,
+                low=c.low,
+                close=c.close,
+                volume=c.volume,
+                is_closed=c.is_closed,
+                source="bench",
+                ingested_at=now,
+            )
+            for c in candles
+        ),
+        batch_size=5_000,
+    )
+
+
+def orm_values_list(series, start, end):
+    import numpy as np
+
+    from trading.models import Candle
+
+    rows = list(
+        Candle.objects.filter(**series.filter(), open_time__gte=start, open_time__lt=end)
+        .order_by("open_time")
+        .values_list("open_time", "open", "high", "low", "close", "volume")
+    )
+    return np.array([int(row[0].timestamp()) for row in rows], dtype=np.int64), np.array(
+        [[float(value) for value in row[1:]] for row in rows], dtype=np.float64
+    )
+
+
+def fetchall_float8(series, start, end):
+    import numpy as np
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM open_time)::int8, open::float8, high::float8, low::float8, close::float8,"
+            " volume::float8 FROM trading_candle WHERE exchange = %s AND symbol = %s AND market_type = %s"
+            " AND timeframe = %s AND open_time >= %s AND open_time < %s ORDER BY open_time",
+            [series.exchange, series.symbol, series.market_type, series.timeframe, start, end],
+        )
+        kinds = [("open_time", "i8"), *((name, "f8") for name in ("open", "high", "low", "close", "volume"))]
+        return np.array(cursor.fetchall(), dtype=kinds)
+
+
+def run() -> list[str]:
+    setup_django()
+    import numpy as np
+    from django.db import connection
+
+    from trading.marketdata.candles import SeriesKey
+    from trading.marketdata.selectors import candle_arrays
+    from trading.marketdata.services import candles_upsert
+
+    lines = []
+    generation, candles = timed(lambda: synthetic_candles(N))
+    lines.append(f"generated {N:,} candles in {generation:.1f} s (not counted below)")
+    main = SeriesKey("bench", "BTC/USDT", "spot", "1m")
+    ours_100k = SeriesKey("bench", "ETH/USDT", "spot", "1m")
+    orm_100k = SeriesKey("bench", "SOL/USDT", "spot", "1m")
+    with candle_database():
+        try:
+            first, result = timed(lambda: candles_upsert(series=main, candles=candles, source="bench"))
+            assert result.inserted == N, result
+            again, result = timed(lambda: candles_upsert(series=main, candles=candles, source="bench"))
+            assert result.duplicate == N, result
+            ours, _ = timed(lambda: candles_upsert(series=ours_100k, candles=candles[:REFERENCE_N], source="bench"))
+            orm, _ = timed(lambda: orm_bulk_create(orm_100k, candles[:REFERENCE_N]))
+
+            start = START + (N // 2) * MINUTE
+            end = start + RANGE * MINUTE
+            arrays = candle_arrays(series=main, start=start, end=end)
+            times, values = orm_values_list(main, start, end)
+            assert len(arrays) == RANGE and np.array_equal(arrays.open_time, times)
+            assert np.array_equal(arrays.close, values[:, 3])
+            read = measure("candle_arrays", lambda: candle_arrays(series=main, start=start, end=end), n=5, warmup=1)
+            orm_read = measure("values_list", lambda: orm_values_list(main, start, end), n=3, warmup=1)
+            fetch = measure("fetchall", lambda: fetchall_float8(main, start, end), n=5, warmup=1)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting('server_version'), current_setting('shared_buffers')")
+                postgres, shared_buffers = cursor.fetchone()
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM trading_candle WHERE exchange = 'bench'")
+                cursor.execute("DELETE FROM trading_candleseries WHERE exchange = 'bench'")
+
+    def rate(rows: int, seconds: float) -> float:
+        return rows / seconds
+
+    rows = [
+        ("import", f"candles_upsert, {N:,} new", N, first, None),
+        ("import", f"candles_upsert, the same {N:,} again (duplicates)", N, again, None),
+        ("import", f"candles_upsert, {REFERENCE_N:,} new", REFERENCE_N, ours, orm),
+        ("import", f"reference: ORM bulk_create, {REFERENCE_N:,}", REFERENCE_N, orm, None),
+        ("read", f"candle_arrays, {RANGE:,}-candle range (median)", RANGE, read.median, orm_read.median),
+        ("read", "reference: ORM values_list -> numpy (median)", RANGE, orm_read.median, None),
+        ("read", "reference: fetchall of float8 casts -> numpy (median)", RANGE, fetch.median, None),
+    ]
+    lines.append(
+        f"python {platform.python_version()}, PostgreSQL {postgres} (shared_buffers {shared_buffers}), "
+        f"{os.cpu_count()} cores, load average (1 min) at the end {os.getloadavg()[0]:.2f}"
+    )
+    lines.append("")
+    lines.append(f"{'path':<7}{'case':<56}{'seconds':>9}{'rows/s':>13}{'vs reference':>14}")
+    for kind, case, count, seconds, reference in rows:
+        ratio = f"{reference / seconds:>13.1f}x" if reference else ""
+        lines.append(f"{kind:<7}{case:<56}{seconds:>9.2f}{rate(count, seconds):>13,.0f}{ratio}")
+    lines.append("")
+    lines.append(f"read: candle_arrays vs fetchall of the same float8 casts = {fetch.median / read.median:.1f}x")
+    import_rate, read_rate = rate(N, first), rate(RANGE, read.median)
+    for label, value, target in (("import", import_rate, IMPORT_TARGET), ("range read", read_rate, READ_TARGET)):
+        verdict = "met" if value >= target else "MISSED"
+        lines.append(f"target {label} >= {target:,} rows/s: {verdict} ({value:,.0f} rows/s)")
+    if os.getloadavg()[0] > (os.cpu_count() or 1):
+        lines.append("note: the machine was busy (load above its core count): other work shared the two cores.")
+    return lines
+
+
+def main() -> None:
+    print("Candle store: bulk import and range reads (higher rows/s is better)")
+    for line in run():
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
