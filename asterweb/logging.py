@@ -30,6 +30,8 @@ _SECRET_IN_TEXT = [
     (re.compile(r"\b(whsec_)[A-Za-z0-9_-]+"), r"\1" + REDACTED),
     (re.compile(r"\b(0x)[0-9a-fA-F]{64}\b"), r"\1" + REDACTED),  # EVM private keys
 ]
+# Identifiers of secrets are not secrets: api_key_id, key_prefix.
+_NOT_SECRET_SUFFIXES = ("_id", "_prefix")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -41,7 +43,7 @@ def scrub_text(text: str) -> str:
 
 
 def _scrub(value: Any, key: str = "") -> Any:
-    if key and key != "event" and _SENSITIVE_KEY.search(key):
+    if key and key != "event" and _SENSITIVE_KEY.search(key) and not key.endswith(_NOT_SECRET_SUFFIXES):
         return REDACTED
     if isinstance(value, str):
         return scrub_text(value)

@@ -44,7 +44,7 @@ from trading.models import CandleSeries
 T = TypeVar("T")
 
 CONFLICT_DETAIL_LIMIT = 1000
-BATCH_ROWS = 100_000  # per COPY + INSERT round; the next batch is formatted meanwhile
+BATCH_ROWS = 50_000  # per COPY + INSERT round (its staging rows fit the default 8MB temp_buffers)
 _AMOUNTS = ("open", "high", "low", "close", "volume")
 
 
@@ -293,18 +293,17 @@ UPDATE trading_candle c SET open = i.open, high = i.high, low = i.low, close = i
 FROM _candle_in i
 WHERE {_MATCH} AND {_IS_FORMING_UPDATE}
 """  # noqa: S608
-_INSERT_NEW = """
+# The anti-join is bounded to the batch's time range like the classification: unbounded, the
+# planner hashes every stored open time of the series for each batch (measured: 0.3 s per batch
+# against 500k stored candles, growing with the series).
+_INSERT_NEW = f"""
 INSERT INTO trading_candle (exchange, symbol, market_type, timeframe, open_time, open, high, low, close, volume,
                             is_closed, source, ingested_at)
 SELECT %(exchange)s, %(symbol)s, %(market_type)s, %(timeframe)s, to_timestamp(i.epoch), i.open, i.high, i.low,
        i.close, i.volume, i.is_closed, %(source)s, %(now)s
 FROM _candle_in i
-WHERE NOT EXISTS (
-    SELECT 1 FROM trading_candle c
-    WHERE c.exchange = %(exchange)s AND c.symbol = %(symbol)s AND c.market_type = %(market_type)s
-      AND c.timeframe = %(timeframe)s AND c.open_time = to_timestamp(i.epoch)
-)
-"""
+WHERE NOT EXISTS (SELECT 1 FROM trading_candle c WHERE {_MATCH})
+"""  # noqa: S608
 
 
 def _classify(cursor, params: dict, result: UpsertResult) -> None:
