@@ -31,8 +31,8 @@ from decimal import Decimal
 from bench import bench_database, measure, setup_django
 
 N = int(os.environ.get("BENCH_CANDLES_N", "1000000"))
-RANGE = int(os.environ.get("BENCH_CANDLES_RANGE", "100000"))
-REFERENCE_N = 100_000
+RANGE = min(int(os.environ.get("BENCH_CANDLES_RANGE", "100000")), N // 2)
+REFERENCE_N = min(N, 100_000)
 IMPORT_TARGET = 100_000  # rows/s (issue 4)
 READ_TARGET = 1_000_000
 START = datetime(2020, 1, 1, tzinfo=UTC)

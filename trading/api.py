@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import path
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -11,14 +12,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from accounts.api_base import OrganizationViewSet
+from accounts.api_base import OrganizationAPIView, OrganizationViewSet
 from accounts.models import Scope
 from accounts.roles import Role
 from asterweb.api_errors import error_responses
 from asterweb.serializers import StrictSerializer
 from asterweb.errors import UpstreamError
-from trading.exchanges.base import ExchangeError, MarketType
+from trading.exchanges.base import TIMEFRAME_SECONDS, ExchangeError, MarketType
 from trading.exchanges.credentials import CredentialsInvalid, credentials_parse
+from trading.marketdata.candles import SeriesKey
+from trading.marketdata.selectors import available_series, candles_range
 from trading.models import ExchangeAccount
 from trading.models.exchange_accounts import LIVE_CREDENTIAL_KIND_CHOICES
 from trading.services import exchange_accounts as service
@@ -186,3 +189,87 @@ router = SimpleRouter()
 router.register("exchange-accounts", ExchangeAccountViewSet, basename="exchange-account")
 
 api_org_urlpatterns = [*router.urls]
+
+
+# --- market data ---------------------------------------------------------------------------
+
+MAX_CANDLES_PER_PAGE = 5000
+
+
+class CandleSeriesSerializer(serializers.Serializer):
+    exchange = serializers.CharField()
+    symbol = serializers.CharField()
+    market_type = serializers.CharField()
+    timeframe = serializers.CharField()
+    first_open_time = serializers.DateTimeField(allow_null=True)
+    last_open_time = serializers.DateTimeField(allow_null=True)
+    candle_count = serializers.IntegerField()
+
+
+class CandleQuerySerializer(StrictSerializer):
+    exchange = serializers.CharField(max_length=32)
+    symbol = serializers.CharField(max_length=64)
+    market_type = serializers.ChoiceField(choices=[m.value for m in MarketType], default=MarketType.SPOT.value)
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAME_SECONDS))
+    start = serializers.DateTimeField(required=False, help_text="Inclusive, ISO 8601.")
+    end = serializers.DateTimeField(required=False, help_text="Exclusive, ISO 8601.")
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_CANDLES_PER_PAGE, default=1000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("start") and attrs.get("end") and attrs["start"] >= attrs["end"]:
+            raise serializers.ValidationError({"end": ["Must be after start."]})
+        return attrs
+
+
+class CandleSerializer(serializers.Serializer):
+    open_time = serializers.DateTimeField()
+    open = serializers.DecimalField(max_digits=30, decimal_places=12, coerce_to_string=True, normalize_output=True)
+    high = serializers.DecimalField(max_digits=30, decimal_places=12, coerce_to_string=True, normalize_output=True)
+    low = serializers.DecimalField(max_digits=30, decimal_places=12, coerce_to_string=True, normalize_output=True)
+    close = serializers.DecimalField(max_digits=30, decimal_places=12, coerce_to_string=True, normalize_output=True)
+    volume = serializers.DecimalField(max_digits=30, decimal_places=12, coerce_to_string=True, normalize_output=True)
+    is_closed = serializers.BooleanField(help_text="False for a still-forming candle: never use it as final.")
+
+
+class CandlePageSerializer(serializers.Serializer):
+    candles = CandleSerializer(many=True)
+    next_start = serializers.DateTimeField(allow_null=True, help_text="Pass as `start` for the next page.")
+
+
+class CandleSeriesListView(OrganizationAPIView):
+    required_roles = {"get": Role.VIEWER}
+
+    @extend_schema(summary="List stored candle series", tags=["market data"],
+                   responses={200: CandleSeriesSerializer(many=True), **error_responses()})
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        return Response(CandleSeriesSerializer(available_series(), many=True).data)
+
+
+class CandleListView(OrganizationAPIView):
+    required_roles = {"get": Role.VIEWER}
+
+    @extend_schema(
+        summary="Query candles", tags=["market data"], parameters=[CandleQuerySerializer],
+        description="Oldest first; prices and volumes are decimal strings. Page with `next_start`.",
+        responses={200: CandlePageSerializer, **error_responses(400)},
+    )
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        query = CandleQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        series = SeriesKey(params["exchange"], params["symbol"], params["market_type"], params["timeframe"])
+        rows = list(candles_range(series=series, start=params.get("start"), end=params.get("end"))[
+            : params["limit"] + 1
+        ])
+        more = len(rows) > params["limit"]
+        page = rows[: params["limit"]]
+        return Response({
+            "candles": CandleSerializer(page, many=True).data,
+            "next_start": rows[-1].open_time if more else None,
+        })
+
+
+api_org_urlpatterns += [
+    path("candle-series/", CandleSeriesListView.as_view(), name="candle-series-list"),
+    path("candles/", CandleListView.as_view(), name="candle-list"),
+]

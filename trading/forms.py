@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 
 from trading.exchanges.credentials import CredentialsInvalid, ExchangeCredentials, credentials_parse
+from trading.exchanges.base import TIMEFRAME_SECONDS
+from trading.models import CandleSeries
 from trading.models.exchange_accounts import LIVE_CREDENTIAL_KIND_CHOICES
 
 
@@ -58,3 +62,34 @@ class ExchangeAccountForm(CredentialsForm):
 
     def clean_exchange_id(self) -> str:
         return self.cleaned_data["exchange_id"].strip().lower()
+
+
+def series_choice_value(series: CandleSeries) -> str:
+    return "|".join([series.exchange, series.symbol, series.market_type, series.timeframe])
+
+
+def chosen_step(series: CandleSeries) -> timedelta:
+    return timedelta(seconds=TIMEFRAME_SECONDS[series.timeframe])
+
+
+class CandleChartForm(forms.Form):
+    series = forms.ChoiceField(label="Series")
+    start = forms.DateTimeField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    end = forms.DateTimeField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+
+    def __init__(self, *args, series: list[CandleSeries], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._series = {series_choice_value(row): row for row in series}
+        self.fields["series"].choices = [
+            (value, f"{row.exchange} · {row.symbol} · {row.market_type} · {row.timeframe}")
+            for value, row in self._series.items()
+        ]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] >= data["end"]:
+            raise forms.ValidationError("“From” must be before “to”.")
+        return data
+
+    def chosen_series(self) -> CandleSeries:
+        return self._series[self.cleaned_data["series"]]

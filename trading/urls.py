@@ -11,4 +11,5 @@ org_patterns = [
     path("exchange-accounts/<int:account_id>/remove/", views.exchange_account_remove, name="exchange_account_remove"),
     path("exchange-accounts/<int:account_id>/markets/", views.exchange_account_markets,
          name="exchange_account_markets"),
+    path("market-data/", views.candle_chart, name="candle_chart"),
 ]

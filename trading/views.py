@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from urllib.parse import urlencode
+
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.access import org_view, reauthentication_before_post
@@ -12,7 +15,9 @@ from accounts.forms import form_add_application_error
 from accounts.roles import Role
 from asterweb.errors import ApplicationError
 from trading.exchanges.base import ExchangeError
-from trading.forms import CredentialsForm, ExchangeAccountForm
+from trading.api import MAX_CANDLES_PER_PAGE
+from trading.forms import CandleChartForm, CredentialsForm, ExchangeAccountForm, chosen_step
+from trading.marketdata.selectors import available_series
 from trading.models import ExchangeAccount
 from trading.selectors import exchange_accounts_for_org
 from trading.services import exchange_accounts as service
@@ -108,3 +113,25 @@ def exchange_account_markets(request: HttpRequest, account_id: int) -> HttpRespo
         error = str(exc)
     return render(request, "trading/markets.html", {"account": account, "markets": markets, "error": error},
                   status=502 if error else 200)
+
+
+@org_view(Role.VIEWER)
+def candle_chart(request: HttpRequest) -> HttpResponse:
+    """A candlestick chart of one stored series; the browser reads the candles from the API."""
+    series = list(available_series())
+    form = CandleChartForm(request.GET or None, series=series)
+    chosen = form.chosen_series() if form.is_valid() else (series[0] if series and not request.GET else None)
+    query = ""
+    if chosen is not None:
+        params = {"exchange": chosen.exchange, "symbol": chosen.symbol, "market_type": chosen.market_type,
+                  "timeframe": chosen.timeframe, "limit": MAX_CANDLES_PER_PAGE}
+        start = form.cleaned_data.get("start") if form.is_valid() else None
+        end = form.cleaned_data.get("end") if form.is_valid() else None
+        if start or end or chosen.last_open_time is None:
+            params.update({k: v.isoformat() for k, v in (("start", start), ("end", end)) if v})
+        else:  # the most recent page by default
+            params["start"] = (chosen.last_open_time - (MAX_CANDLES_PER_PAGE - 1) * chosen_step(chosen)).isoformat()
+        query = urlencode(params)
+    context = {"form": form, "series": series, "chosen": chosen,
+               "data_url": f"{reverse('candle-list', args=[request.organization.slug])}?{query}" if chosen else ""}
+    return render(request, "trading/candle_chart.html", context, status=400 if form.errors else 200)

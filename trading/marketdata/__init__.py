@@ -9,4 +9,5 @@
 - ``resampling``  higher timeframes computed exactly in SQL from stored candles
 - ``ingestion``   paged, resumable collection from exchanges through a fallback chain of sources
 - ``tasks``       the Celery tasks that run ingestion
+- ``prices``      the store as the paper exchange's ``PriceSource``
 """

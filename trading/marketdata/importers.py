@@ -115,7 +115,7 @@ class ImportReport:
     rejections: list[Rejection] = field(default_factory=list)  # the first REJECTION_DETAIL_LIMIT
     stored: UpsertResult = field(default_factory=UpsertResult)
     gaps: list[Gap] = field(default_factory=list)
-    newest_forming: datetime | None = None  # the newest row, when it was stored as forming
+    newest_forming: datetime | None = None  # the newest row, when it was taken as still forming
     saved_id: int | None = None  # the CandleImport row, when the report was saved
 
     @property
@@ -138,7 +138,7 @@ class ImportReport:
         if stored.first_open_time:
             lines.append(f"range {stored.first_open_time:%Y-%m-%d %H:%M} .. {stored.last_open_time:%Y-%m-%d %H:%M} UTC")
         if self.newest_forming:
-            lines.append(f"newest candle {self.newest_forming:%Y-%m-%d %H:%M} stored as forming (not closed)")
+            lines.append(f"newest candle {self.newest_forming:%Y-%m-%d %H:%M} taken as still forming (is_closed=False)")
         lines.append(f"gaps {len(self.gaps)} ({self.missing:,} missing periods)")
         return lines
 
@@ -239,8 +239,8 @@ def _missing_file_message(path: Path) -> str:
     shared = Path(settings.BASE_DIR).parent / "shared" / "data"
     if not folder.is_dir():
         hint = f"the folder {folder} is absent"
-        if shared in folder.resolve().parents or folder.resolve() == shared:
-            hint += " (the shared data sets live in ../shared/data beside the project; this machine has none)"
+        if not shared.is_dir() and shared in (folder.resolve(), *folder.resolve().parents):
+            hint += f" (the shared data sets live in {shared}, beside the project; this machine has none)"
         return f"{path} does not exist: {hint}. Pass any path or http(s) URL of a file in the same format."
     return f"{path} does not exist (or is not a file). Pass any path or http(s) URL of a file in the same format."
 

@@ -104,7 +104,9 @@ def candles_upsert(
 
     A candle whose period has not ended at ``now`` is stored as forming whatever it claims.
     Raises ``InvalidCandle`` (and stores nothing) if any candle breaks a storage rule: callers
-    that want per-row reasons filter with ``candles.candle_problem`` first.
+    that want per-row reasons filter with ``candles.candle_problem`` first. ``candles`` is
+    consumed in a helper thread (``read_ahead``), so it must not read the database itself
+    (pass a list, or a generator over a file or an API).
     """
     now_epoch = int((now or timezone.now()).timestamp())
     result = UpsertResult()

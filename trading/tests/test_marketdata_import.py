@@ -329,6 +329,14 @@ def test_a_missing_shared_folder_is_named(db):
     assert "Pass any path or http(s) URL" in raised.value.detail
 
 
+def test_an_absent_shared_data_folder_is_said_so(db, settings, tmp_path):
+    settings.BASE_DIR = tmp_path / "project"  # a machine without ../shared/data
+    location = tmp_path / "shared" / "data" / "market" / "BTCUSDT_1h.csv.gz"
+
+    with pytest.raises(ImportFailed, match="this machine has none"):
+        candles_import_csv(location=location, exchange="binance", symbol="BTC/USDT", timeframe="1h")
+
+
 def test_a_truncated_gzip_file_stores_nothing(db, tmp_path):
     rows = "".join(f"2024-01-01 {hour:02d}:00:00+00:00,1,2,0.5,1.5,10\n" for hour in range(24))
     whole = gzip.compress(("ts,open,high,low,close,volume\n" + rows * 50).encode())
@@ -388,7 +396,7 @@ def test_the_command_prints_the_report(db, tmp_path):
     text = out.getvalue()
     assert "rows read 3,065; inserted 3,065; duplicate 0; conflicting 0" in text
     assert "rejected 0" in text and "gaps 0 (0 missing periods)" in text
-    assert "newest candle 2026-01-06 00:00 stored as forming" in text
+    assert "newest candle 2026-01-06 00:00 taken as still forming" in text
 
 
 def test_the_command_lists_rejections_and_gaps(db, tmp_path):

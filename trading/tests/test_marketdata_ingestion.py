@@ -238,10 +238,13 @@ def test_the_task_continues_in_a_new_run_after_its_page_budget(db, task_exchange
     row = series_ingest_configure(series=SERIES, sources=["aster"])
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        ingest_series.delay(row.pk, T0.isoformat(), None, 1).get()
+        first = ingest_series.delay(row.pk, T0.isoformat(), None, 1).get()
 
+    assert (first["pages"], first["caught_up"]) == (1, False)
+    assert len(callbacks) == 1  # the continuation, enqueued after commit
+    assert task_exchange.calls == [T0, T0 + 12 * HOUR]  # the second run resumed after the cursor
     assert stored_hours() == list(range(12))
-    assert len(callbacks) >= 1  # the continuation was enqueued after commit
+    assert CandleSeries.objects.get(pk=row.pk).ingest_progress["caught_up"] is True
 
 
 def test_a_duplicate_task_returns_at_once(db, task_exchange):

@@ -1,0 +1,56 @@
+"""The candle store as the paper exchange's ``PriceSource`` (``trading.exchanges.paper.prices``).
+
+One source reads one exchange's series of one market type and timeframe. "Now" is either the
+newest stored candle (live paper trading: it may be the forming one, whose close is the last
+price) or, with ``as_of`` (a backtest's clock), the newest candle whose period had ended by then,
+so a simulation never sees a bar before it closed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from trading.exchanges.base import Candle
+from trading.exchanges.paper.prices import BuiltInMarkets
+from trading.marketdata.candles import SeriesKey
+from trading.marketdata.selectors import candles_range
+
+
+def _candle(row) -> Candle:
+    return Candle(row.open_time, row.open, row.high, row.low, row.close, row.volume, row.is_closed)
+
+
+class StoredPrices(BuiltInMarkets):
+    """A ``PriceSource`` over stored candles; markets and leverage tiers come from the built-in
+    table (or the tables given) until the venue's own are stored."""
+
+    def __init__(
+        self,
+        *,
+        exchange: str,
+        market_type: str = "perpetual",
+        timeframe: str = "1m",
+        as_of: datetime | None = None,
+        **tables,
+    ) -> None:
+        super().__init__(**tables)
+        self.exchange, self.market_type, self.timeframe = exchange, market_type, timeframe
+        self.as_of = as_of
+
+    def _visible(self, symbol: str, timeframe: str | None = None, since: datetime | None = None):
+        """Stored candles the source may show: all, or those closed by ``as_of``."""
+        series = SeriesKey(self.exchange, symbol, self.market_type, timeframe or self.timeframe)
+        rows = candles_range(series=series, start=since)
+        if self.as_of is not None:
+            rows = rows.filter(open_time__lte=self.as_of - timedelta(seconds=series.step), is_closed=True)
+        return rows
+
+    def latest_candle(self, symbol: str) -> Candle | None:
+        row = self._visible(symbol).last()
+        return _candle(row) if row else None
+
+    def candles(
+        self, symbol: str, timeframe: str, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[Candle]:
+        rows = self._visible(symbol, timeframe, since)
+        return [_candle(row) for row in (rows[:limit] if limit is not None else rows)]
