@@ -179,6 +179,8 @@ URL_FACTORIES: dict[str, Callable[[Team, Any], dict[str, Any]]] = {
     "exchange-account-credentials": _paper_account_of,
     "exchange-account-test": _paper_account_of,
     "exchange-account-markets": _paper_account_of,
+    "candle-series-list": _nothing,
+    "candle-list": _nothing,
 }
 
 # A valid body for the operations that take one (everything else sends {}).
@@ -377,8 +379,14 @@ def _raw_client(user: Any) -> Client:
 @pytest.mark.parametrize("name", URL_NAMES)
 def test_head_and_options_answer_a_member_without_a_server_error(name, method, team):
     path = _path(_ANY_OP_OF[name], team.org.slug, URL_FACTORIES[name](team, team.owner))
-    response = getattr(_raw_client(team.owner), method)(path)
-    expected = 200 if _allows(name, method) else 405
+    client = _raw_client(team.owner)
+    response = getattr(client, method)(path)
+    if not _allows(name, method):
+        expected = 405
+    elif method == "head":  # HEAD answers as GET would (a GET needing query parameters is a 400 without them)
+        expected = client.get(path).status_code
+    else:
+        expected = 200
     assert response.status_code == expected, (response.status_code, response.content[:300])
 
 

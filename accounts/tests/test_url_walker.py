@@ -119,6 +119,7 @@ URL_FACTORIES: dict[str, Callable[[Team], dict[str, Any]]] = {
     "exchange_account_test": _exchange_account_of,
     "exchange_account_remove": _exchange_account_of,
     "exchange_account_markets": _exchange_account_of,
+    "candle_chart": _nothing,
 }
 
 ORG_URLS = org_urls()
