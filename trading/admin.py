@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from trading.models import ExchangeAccount
+from trading.models import CandleImport, CandleSeries, ExchangeAccount
 
 
 @admin.register(ExchangeAccount)
@@ -21,3 +21,27 @@ class ExchangeAccountAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ExchangeAccount]:
         return ExchangeAccount.all_objects.select_related("organization")
+
+
+@admin.register(CandleSeries)
+class CandleSeriesAdmin(admin.ModelAdmin):
+    """Candles are shared data: support sees each series' extent and ingestion state."""
+
+    list_display = ["exchange", "symbol", "market_type", "timeframe", "candle_count", "first_open_time",
+                    "last_open_time", "ingest_enabled", "ingest_status"]
+    list_filter = ["exchange", "timeframe", "market_type", "ingest_enabled", "ingest_status"]
+    search_fields = ["exchange", "symbol"]
+    readonly_fields = ["first_open_time", "last_open_time", "candle_count", "ingest_cursor", "ingest_status",
+                       "ingest_error", "ingest_progress", "ingest_started_at", "ingest_finished_at", "updated_at"]
+
+
+@admin.register(CandleImport)
+class CandleImportAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "series", "location", "rows_read", "inserted", "duplicate", "conflicting",
+                    "rejected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

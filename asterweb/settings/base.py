@@ -289,7 +289,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["WebhookDeliveryStateEnum"] = (
     "accounts.webhooks.models.WebhookDelivery.State"
 )
 # Task modules outside an app's tasks.py, which autodiscovery does not find.
-CELERY_IMPORTS = ["accounts.webhooks.tasks"]
+CELERY_IMPORTS = ["accounts.webhooks.tasks", "trading.marketdata.tasks"]
 CELERY_TASK_ROUTES = {"accounts.webhooks.tasks.*": {"queue": "webhooks"}}
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "accounts.webhooks.tasks.webhooks_sweep",
@@ -319,3 +319,10 @@ if SENTRY_DSN:
         traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
         environment=env.str("SENTRY_ENVIRONMENT", default="production"),
     )
+
+CELERY_BEAT_SCHEDULE["ingest-candles"] = {
+    "task": "trading.marketdata.tasks.ingest_enabled_series",
+    "schedule": 300.0,
+}
+# Where the demo seed (and nothing in production) reads the public data sets from.
+SHARED_DATA_DIR = env.path("SHARED_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data"))
