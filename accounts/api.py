@@ -102,8 +102,18 @@ class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "created_at", "action", "actor", "actor_user_id", "actor_api_key_id", "target_type",
-            "target_id", "target_label", "ip", "user_agent", "details",
+            "id",
+            "created_at",
+            "action",
+            "actor",
+            "actor_user_id",
+            "actor_api_key_id",
+            "target_type",
+            "target_id",
+            "target_label",
+            "ip",
+            "user_agent",
+            "details",
         ]
         read_only_fields = fields
 
@@ -117,8 +127,20 @@ class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
         fields = [
-            "id", "name", "prefix", "user", "scopes", "allowed_cidrs", "expires_at", "created_at", "rotated_at",
-            "previous_secret_valid_until", "revoked_at", "last_used_at", "last_used_ip", "is_active",
+            "id",
+            "name",
+            "prefix",
+            "user",
+            "scopes",
+            "allowed_cidrs",
+            "expires_at",
+            "created_at",
+            "rotated_at",
+            "previous_secret_valid_until",
+            "revoked_at",
+            "last_used_at",
+            "last_used_ip",
+            "is_active",
         ]
         read_only_fields = fields
 
@@ -142,7 +164,10 @@ class ApiKeyCreateSerializer(StrictSerializer):
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     allowed_cidrs = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, default=list, max_length=50,
+        child=serializers.CharField(max_length=64),
+        required=False,
+        default=list,
+        max_length=50,
         help_text="IP addresses or CIDR ranges the key may be used from; empty means anywhere.",
     )
 
@@ -176,7 +201,8 @@ class MeView(APIView):
 
 class OrganizationListView(APIView):
     @extend_schema(
-        summary="List my organizations", responses={200: MyMembershipSerializer(many=True), **error_responses()},
+        summary="List my organizations",
+        responses={200: MyMembershipSerializer(many=True), **error_responses()},
         tags=["organizations"],
     )
     def get(self, request: Request) -> Response:
@@ -191,11 +217,15 @@ class OrganizationDetailView(OrganizationAPIView):
     required_scopes = {"patch": Scope.ADMIN}
 
     def _body(self) -> dict[str, Any]:
-        return {**OrganizationSerializer(self.organization).data, "role": self.membership.role,
-                "scopes": sorted(self.scopes)}
+        return {
+            **OrganizationSerializer(self.organization).data,
+            "role": self.membership.role,
+            "scopes": sorted(self.scopes),
+        }
 
     @extend_schema(
-        summary="Get an organization", responses={200: OrganizationDetailSerializer, **error_responses()},
+        summary="Get an organization",
+        responses={200: OrganizationDetailSerializer, **error_responses()},
         tags=["organizations"],
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
@@ -211,7 +241,8 @@ class OrganizationDetailView(OrganizationAPIView):
         body = OrganizationUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         self.organization = services.organization_update(
-            organization=self.organization, actor=request.user,
+            organization=self.organization,
+            actor=request.user,
             name=body.validated_data.get("name", self.organization.name),
             require_2fa=body.validated_data.get("require_2fa", self.organization.require_2fa),
         )
@@ -227,7 +258,8 @@ class OrganizationDetailView(OrganizationAPIView):
     ),
     retrieve=extend_schema(summary="Get a member", responses={200: MembershipSerializer, **error_responses()}),
     partial_update=extend_schema(
-        summary="Change a member's role", request=MembershipUpdateSerializer,
+        summary="Change a member's role",
+        request=MembershipUpdateSerializer,
         responses={200: MembershipSerializer, **error_responses(400, 409)},
     ),
     destroy=extend_schema(summary="Remove a member", responses={204: None, **error_responses(409)}),
@@ -248,7 +280,9 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizati
         body = MembershipUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         membership = services.membership_change_role(
-            organization=self.organization, actor_membership=self.membership, membership=membership,
+            organization=self.organization,
+            actor_membership=self.membership,
+            membership=membership,
             role=body.validated_data["role"],
         )
         return Response(MembershipSerializer(membership).data)
@@ -262,29 +296,35 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizati
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List invitations", description="Every invitation; filter with `status=pending`.",
+        summary="List invitations",
+        description="Every invitation; filter with `status=pending`.",
         responses={200: InvitationSerializer(many=True), **error_responses(400)},
     ),
     retrieve=extend_schema(summary="Get an invitation", responses={200: InvitationSerializer, **error_responses()}),
     create=extend_schema(
-        summary="Invite someone by email", request=InvitationCreateSerializer,
+        summary="Invite someone by email",
+        request=InvitationCreateSerializer,
         responses={201: InvitationSerializer, **error_responses(400, 409)},
-        examples=[OpenApiExample("Invite a trader", value={"email": "ana@example.com", "role": "trader"},
-                                 request_only=True)],
+        examples=[
+            OpenApiExample("Invite a trader", value={"email": "ana@example.com", "role": "trader"}, request_only=True)
+        ],
     ),
     destroy=extend_schema(summary="Revoke an invitation", responses={204: None, **error_responses(409)}),
     resend=extend_schema(
-        summary="Send a fresh invitation link", request=None,
+        summary="Send a fresh invitation link",
+        request=None,
         responses={200: InvitationSerializer, **error_responses(409)},
     ),
 )
-class InvitationViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, OrganizationViewSet
-):
+class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, OrganizationViewSet):
     model = Invitation
     serializer_class = InvitationSerializer
     required_roles = {
-        "list": Role.ADMIN, "retrieve": Role.ADMIN, "create": Role.ADMIN, "destroy": Role.ADMIN, "resend": Role.ADMIN,
+        "list": Role.ADMIN,
+        "retrieve": Role.ADMIN,
+        "create": Role.ADMIN,
+        "destroy": Role.ADMIN,
+        "resend": Role.ADMIN,
     }
     required_scopes = {"create": Scope.ADMIN, "destroy": Scope.ADMIN, "resend": Scope.ADMIN}
     http_method_names = ["get", "post", "delete", "head", "options"]
@@ -330,8 +370,9 @@ class AuditEventFilter(django_filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List audit events", responses={200: AuditEventSerializer(many=True),
-                                                                **error_responses(400)}),
+    list=extend_schema(
+        summary="List audit events", responses={200: AuditEventSerializer(many=True), **error_responses(400)}
+    ),
     retrieve=extend_schema(summary="Get an audit event", responses={200: AuditEventSerializer, **error_responses()}),
 )
 class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationViewSet):
@@ -346,7 +387,8 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organi
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List API keys", description="Your keys; admins see every member's keys.",
+        summary="List API keys",
+        description="Your keys; admins see every member's keys.",
         responses={200: ApiKeySerializer(many=True), **error_responses()},
     ),
     retrieve=extend_schema(summary="Get an API key", responses={200: ApiKeySerializer, **error_responses()}),
@@ -355,10 +397,13 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organi
         description="The full key is in the response's `key` and is never shown again.",
         request=ApiKeyCreateSerializer,
         responses={201: ApiKeyIssuedSerializer, **error_responses(400)},
-        examples=[OpenApiExample(
-            "A read-only key for a dashboard", request_only=True,
-            value={"name": "grafana", "scopes": ["read"], "allowed_cidrs": ["203.0.113.0/24"]},
-        )],
+        examples=[
+            OpenApiExample(
+                "A read-only key for a dashboard",
+                request_only=True,
+                value={"name": "grafana", "scopes": ["read"], "allowed_cidrs": ["203.0.113.0/24"]},
+            )
+        ],
     ),
     rotate=extend_schema(
         summary="Rotate an API key",
@@ -373,7 +418,10 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     model = ApiKey
     serializer_class = ApiKeySerializer
     required_roles = {
-        "list": Role.VIEWER, "retrieve": Role.VIEWER, "create": Role.VIEWER, "rotate": Role.VIEWER,
+        "list": Role.VIEWER,
+        "retrieve": Role.VIEWER,
+        "create": Role.VIEWER,
+        "rotate": Role.VIEWER,
         "destroy": Role.VIEWER,
     }
     # Minting or rotating a key can never grant more than the request holds (see the service).
@@ -392,7 +440,9 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         body.is_valid(raise_exception=True)
         self.require_reauthentication_for_session()
         issued = api_key_create(
-            organization=self.organization, membership=self.membership, grantable_scopes=self.scopes,
+            organization=self.organization,
+            membership=self.membership,
+            grantable_scopes=self.scopes,
             **body.validated_data,
         )
         return Response(_issued(issued), status=status.HTTP_201_CREATED)
@@ -402,7 +452,9 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         api_key = self.get_object()
         self.require_reauthentication_for_session()
         issued = api_key_rotate(
-            organization=self.organization, membership=self.membership, api_key=api_key,
+            organization=self.organization,
+            membership=self.membership,
+            api_key=api_key,
             grantable_scopes=self.scopes,
         )
         return Response(_issued(issued))

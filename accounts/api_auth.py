@@ -24,7 +24,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         credential = credential.strip()
         if not credential or " " in credential:
-            raise exceptions.AuthenticationFailed("Send the API key as “Authorization: Bearer <key>”.", "invalid_header")
+            raise exceptions.AuthenticationFailed(
+                "Send the API key as “Authorization: Bearer <key>”.", "invalid_header"
+            )
         try:
             api_key = api_key_authenticate(raw_key=credential, ip=client_ip(request._request))
         except ApiKeyRejected as error:

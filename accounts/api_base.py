@@ -180,7 +180,9 @@ class OrganizationScopedMixin:
             key = idempotency_key_from(request.headers) if request.method == "POST" else None
             if key is not None and self.action_name(request) in self.idempotent_actions:
                 response = idempotent_response(
-                    organization=self.organization, credential=self.credential_id(), key=key,
+                    organization=self.organization,
+                    credential=self.credential_id(),
+                    key=key,
                     fingerprint=request_fingerprint(method="POST", path=request.get_full_path(), body=request.body),
                     run=lambda: self._handle(handler, request, *args, **kwargs),
                     secret_fields=self.idempotency_secret_fields,

@@ -21,5 +21,9 @@ class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
     name = "SessionAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "cookie", "name": "sessionid",
-                "description": "The signed-in browser session (unsafe methods also need the CSRF token)."}
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "The signed-in browser session (unsafe methods also need the CSRF token).",
+        }

@@ -22,15 +22,20 @@ class ApiKeyCreateForm(forms.Form):
 
     name = forms.CharField(max_length=100, help_text="So you recognise it later, e.g. “grafana” or “backtest runner”.")
     scopes = forms.MultipleChoiceField(
-        choices=Scope.choices, widget=forms.CheckboxSelectMultiple, label="Scopes",
+        choices=Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        label="Scopes",
         error_messages={"required": "Choose at least one scope."},
     )
     expires_at = forms.DateField(
-        required=False, label="Expires on (optional)", widget=forms.DateInput(attrs={"type": "date"}),
+        required=False,
+        label="Expires on (optional)",
+        widget=forms.DateInput(attrs={"type": "date"}),
         help_text="The key stops working at the end of this day (UTC). Leave empty for no expiry.",
     )
     allowed_cidrs = forms.CharField(
-        required=False, label="IP allow-list (optional)",
+        required=False,
+        label="IP allow-list (optional)",
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "203.0.113.7\n198.51.100.0/24", "spellcheck": "false"}),
         help_text="One IP address or CIDR range per line. Leave empty to allow any address.",
     )

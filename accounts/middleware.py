@@ -46,7 +46,9 @@ class OrganizationMiddleware:
             return None  # API views resolve the organization themselves (accounts.api_base)
         min_role = declared_min_role(view)
         if min_role is None:
-            raise ImproperlyConfigured(f"{view.__module__}.{view.__name__} is an organization view without org_view(min_role=...)")
+            raise ImproperlyConfigured(
+                f"{view.__module__}.{view.__name__} is an organization view without org_view(min_role=...)"
+            )
         slug = kwargs.pop(ORG_URL_KWARG)
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
@@ -63,9 +65,7 @@ class OrganizationMiddleware:
         request.membership = membership  # type: ignore[attr-defined]
         structlog.contextvars.bind_contextvars(org_id=organization.pk)
         if organization.require_2fa and not allows_without_2fa(view) and not is_mfa_enabled(request.user):
-            messages.warning(
-                request, f"{organization.name} requires two-factor authentication. Set it up to continue."
-            )
+            messages.warning(request, f"{organization.name} requires two-factor authentication. Set it up to continue.")
             return redirect("mfa_activate_totp")
         if not role_at_least(membership.role, min_role):
             raise PermissionDenied(f"This needs the {min_role.label.lower()} role or higher.")

@@ -82,7 +82,8 @@ class Organization(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50, unique=True)
     require_2fa = models.BooleanField(
-        "require two-factor authentication", default=False,
+        "require two-factor authentication",
+        default=False,
         help_text="Members must enable two-factor authentication before they can open this organization.",
     )
     created_at = models.DateTimeField(default=timezone.now)
@@ -147,9 +148,7 @@ class Invitation(TenantModel):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     # Part of the signed token; changing it (on resend) invalidates earlier links.
     nonce = models.CharField(max_length=32, default=new_invitation_nonce)
-    invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(default=_invitation_expiry)
     responded_at = models.DateTimeField(null=True, blank=True)
@@ -159,7 +158,8 @@ class Invitation(TenantModel):
     class Meta(TenantModel.Meta):
         constraints = [
             models.UniqueConstraint(
-                "organization", Lower("email"),
+                "organization",
+                Lower("email"),
                 condition=models.Q(status="pending"),
                 name="invitation_one_pending_per_email",
             )
@@ -192,8 +192,12 @@ class AuditEvent(TenantModel):
         Organization, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
-        db_constraint=False, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_api_key_id = models.BigIntegerField(null=True, blank=True)
     actor_label = models.CharField(max_length=254, blank=True, help_text="Who acted, as known at the time.")

@@ -72,9 +72,7 @@ def audit_events_for_org(
 
 
 def audit_actions_for_org(*, organization: Organization) -> list[str]:
-    return list(
-        AuditEvent.objects.for_org(organization).order_by("action").values_list("action", flat=True).distinct()
-    )
+    return list(AuditEvent.objects.for_org(organization).order_by("action").values_list("action", flat=True).distinct())
 
 
 SECURITY_ACTION_PREFIXES = ("auth.", "mfa.", "user.", "api_key.")

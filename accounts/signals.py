@@ -47,12 +47,17 @@ def on_user_logged_out(sender: Any, request: HttpRequest, user: User | None, **k
 
 
 @receiver(user_login_failed)
-def on_user_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:
+def on_user_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
     email = str(credentials.get("email") or credentials.get("username") or "")[:254]
     target = User.objects.filter(email__iexact=email).first() if email else None
     services.audit_record(
-        action="auth.login_failed", actor_label="anonymous", target=target,
-        target_label=email, details={"email": email},
+        action="auth.login_failed",
+        actor_label="anonymous",
+        target=target,
+        target_label=email,
+        details={"email": email},
     )
 
 
@@ -74,15 +79,21 @@ for _signal, _action in [
 @receiver(account_signals.email_confirmed)
 def on_email_confirmed(sender: Any, request: HttpRequest, email_address: Any, **kwargs: Any) -> None:
     services.audit_record(
-        action="auth.email_verified", actor=email_address.user, target=email_address.user,
+        action="auth.email_verified",
+        actor=email_address.user,
+        target=email_address.user,
         details={"email": email_address.email},
     )
 
 
 @receiver(account_signals.email_changed)
-def on_email_changed(sender: Any, request: HttpRequest, user: User, from_email_address: Any, to_email_address: Any, **kwargs: Any) -> None:
+def on_email_changed(
+    sender: Any, request: HttpRequest, user: User, from_email_address: Any, to_email_address: Any, **kwargs: Any
+) -> None:
     services.audit_record(
-        action="auth.email_changed", actor=user, target=user,
+        action="auth.email_changed",
+        actor=user,
+        target=user,
         details={"from": getattr(from_email_address, "email", None), "to": to_email_address.email},
     )
 

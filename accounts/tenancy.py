@@ -62,8 +62,7 @@ class TenantQuerySet(models.QuerySet):
     def _require_scope(self) -> None:
         if not self._is_scoped and not self._filters_on_organization():
             raise UnscopedQueryError(
-                f"{self.model.__name__} queried without an organization: "
-                f"use {self.model.__name__}.objects.for_org(org)"
+                f"{self.model.__name__} queried without an organization: use {self.model.__name__}.objects.for_org(org)"
             )
 
     def _fetch_all(self) -> None:

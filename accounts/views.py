@@ -109,7 +109,9 @@ def theme_set(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         return HttpResponse(status=204)
     back = request.headers.get("Referer", "")
-    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(back)
     return redirect("app_home")
 
@@ -181,8 +183,10 @@ def org_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.organization_update(
-                organization=organization, actor=request.user,
-                name=form.cleaned_data["name"], require_2fa=form.cleaned_data["require_2fa"],
+                organization=organization,
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                require_2fa=form.cleaned_data["require_2fa"],
             )
         except ApplicationError as error:
             form_add_application_error(form, error)
@@ -190,7 +194,8 @@ def org_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Settings saved.")
             return redirect("org_settings", organization.slug)
     return render(
-        request, "accounts/org_settings.html",
+        request,
+        "accounts/org_settings.html",
         {"form": form, "grace_days": settings.ORGANIZATION_DELETION_GRACE_DAYS},
     )
 
@@ -212,9 +217,7 @@ def org_members(request: HttpRequest) -> HttpResponse:
 
 
 def _member(request: HttpRequest, member_id: int) -> Membership:
-    return get_object_or_404(
-        Membership.objects.for_org(request.organization).select_related("user"), pk=member_id
-    )
+    return get_object_or_404(Membership.objects.for_org(request.organization).select_related("user"), pk=member_id)
 
 
 def _invitation(request: HttpRequest, invitation_id: int) -> Invitation:
@@ -283,8 +286,10 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             invitation = services.invitation_create(
-                organization=request.organization, actor_membership=request.membership,
-                email=form.cleaned_data["email"], role=form.cleaned_data["role"],
+                organization=request.organization,
+                actor_membership=request.membership,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
             )
         except ApplicationError as error:
             if error.status_code == 403:
@@ -364,7 +369,8 @@ def org_delete(request: HttpRequest) -> HttpResponse:
             )
             return redirect("app_home")
     return render(
-        request, "accounts/org_delete.html",
+        request,
+        "accounts/org_delete.html",
         {"form": form, "grace_days": settings.ORGANIZATION_DELETION_GRACE_DAYS},
     )
 
@@ -424,8 +430,14 @@ def org_audit_export(request: HttpRequest) -> HttpResponse:
             yield writer.writerow(
                 _csv_safe(value)
                 for value in (
-                    event.created_at.isoformat(), event.action, event.actor_label, event.target_type,
-                    event.target_id, event.target_label, event.ip or "", event.user_agent,
+                    event.created_at.isoformat(),
+                    event.action,
+                    event.actor_label,
+                    event.target_type,
+                    event.target_id,
+                    event.target_label,
+                    event.ip or "",
+                    event.user_agent,
                     json.dumps(event.details, sort_keys=True),
                 )
             )
@@ -434,7 +446,9 @@ def org_audit_export(request: HttpRequest) -> HttpResponse:
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-{request.organization.slug}-{stamp}.csv"'
     services.audit_record(
-        action="audit.exported", organization=request.organization, actor=request.user,
+        action="audit.exported",
+        organization=request.organization,
+        actor=request.user,
         details={key: str(value) for key, value in request.GET.items()},
     )
     return response

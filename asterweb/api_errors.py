@@ -90,7 +90,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else exc.default_code
         return Response(
-            error_body(status=exc.status_code, code=code, detail=str(exc.detail)), status=exc.status_code,
+            error_body(status=exc.status_code, code=code, detail=str(exc.detail)),
+            status=exc.status_code,
             headers=headers,
         )
     return None
@@ -118,7 +119,8 @@ class ApiBodySizeMiddleware:
                 return json_error(status=400, code="invalid_content_length", detail="Content-Length is not a number.")
             if length > settings.API_MAX_BODY_BYTES:
                 return json_error(
-                    status=413, code="body_too_large",
+                    status=413,
+                    code="body_too_large",
                     detail=f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
                 )
         return self.get_response(request)

@@ -54,4 +54,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
             results[name] = "ok"
     failed = [name for name, result in results.items() if result != "ok"]
     status = 503 if failed else 200
-    return JsonResponse({"status": "unavailable" if failed else "ok", "failed": failed, "checks": results}, status=status)
+    return JsonResponse(
+        {"status": "unavailable" if failed else "ok", "failed": failed, "checks": results}, status=status
+    )

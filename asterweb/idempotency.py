@@ -101,8 +101,12 @@ def idempotent_response(
             transaction.set_rollback(True)
             return response
         IdempotencyRecord.objects.create(
-            organization=organization, credential=credential, key=key, request_fingerprint=fingerprint,
-            response_status=response.status_code, response_body=_stored_body(response, secret_fields),
+            organization=organization,
+            credential=credential,
+            key=key,
+            request_fingerprint=fingerprint,
+            response_status=response.status_code,
+            response_body=_stored_body(response, secret_fields),
         )
         return response
 

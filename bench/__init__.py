@@ -93,8 +93,13 @@ def timing_table(timings: list[Timing]) -> str:
     """A plain-text table: case, n, median, p90, p99."""
     header = ("case", "n", "median", "p90", "p99")
     rows = [
-        (t.name, f"{t.n:,}", human_duration(t.median), human_duration(t.percentile(90)),
-         human_duration(t.percentile(99)))
+        (
+            t.name,
+            f"{t.n:,}",
+            human_duration(t.median),
+            human_duration(t.percentile(90)),
+            human_duration(t.percentile(99)),
+        )
         for t in timings
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

@@ -65,13 +65,21 @@ def throwaway_key() -> Iterator[tuple[ApiKey, str]]:
         prefix = KEY_PREFIX + _random(10)
         raw_key = f"{prefix}_{_random(40)}"
         api_key = ApiKey.objects.create(
-            organization=organization, user=user, name="bench", prefix=prefix, secret_hash=api_key_hash(raw_key),
+            organization=organization,
+            user=user,
+            name="bench",
+            prefix=prefix,
+            secret_hash=api_key_hash(raw_key),
             scopes=[Scope.READ, Scope.TRADE],
         )
         fillers = (
             ApiKey(
-                organization=organization, user=user, name=f"filler {index}", prefix=KEY_PREFIX + _random(10),
-                secret_hash=secrets.token_hex(32), scopes=[Scope.READ],
+                organization=organization,
+                user=user,
+                name=f"filler {index}",
+                prefix=KEY_PREFIX + _random(10),
+                secret_hash=secrets.token_hex(32),
+                scopes=[Scope.READ],
             )
             for index in range(FILLER_KEYS)
         )
@@ -125,22 +133,29 @@ def run() -> tuple[list[Timing], dict[str, str]]:
         timings = [
             measure(
                 "api_key_authenticate (full path)",
-                lambda: api_key_authenticate(raw_key=raw_key, ip=CLIENT_IP), n=N, warmup=200,
+                lambda: api_key_authenticate(raw_key=raw_key, ip=CLIENT_IP),
+                n=N,
+                warmup=200,
             ),
             measure(
                 "  of which: row lookup by prefix (one raw query)",
                 lambda: api_keys._find_key(prefix),
-                n=N, warmup=50,
+                n=N,
+                warmup=50,
             ),
             measure("  of which: Redis last-used flag", lambda: cache.add(flag, 1, timeout=60), n=N, warmup=50),
             measure("  floor: PostgreSQL round trip (SELECT 1)", lambda: _select_one(connection), n=N, warmup=50),
             measure(
                 "HMAC-SHA256 check alone",
-                lambda: hmac.compare_digest(api_key_hash(raw_key), stored_hash), n=N, warmup=100,
+                lambda: hmac.compare_digest(api_key_hash(raw_key), stored_hash),
+                n=N,
+                warmup=100,
             ),
             measure(
                 f"PBKDF2-SHA256 check_password ({iterations:,} it.)",
-                lambda: check_password(raw_key, pbkdf2_encoded), n=PBKDF2_N, warmup=1,
+                lambda: check_password(raw_key, pbkdf2_encoded),
+                n=PBKDF2_N,
+                warmup=1,
             ),
         ]
         with connection.cursor() as cursor:

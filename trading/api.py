@@ -16,8 +16,8 @@ from accounts.api_base import OrganizationAPIView, OrganizationViewSet
 from accounts.models import Scope
 from accounts.roles import Role
 from asterweb.api_errors import error_responses
-from asterweb.serializers import StrictSerializer
 from asterweb.errors import UpstreamError
+from asterweb.serializers import StrictSerializer
 from trading.exchanges.base import TIMEFRAME_SECONDS, ExchangeError, MarketType
 from trading.exchanges.credentials import CredentialsInvalid, credentials_parse
 from trading.marketdata.candles import SeriesKey
@@ -31,8 +31,17 @@ class ExchangeAccountSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExchangeAccount
         fields = [
-            "id", "label", "exchange_id", "mode", "credential_kind", "fingerprint", "status", "last_checked_at",
-            "last_check_message", "created_at", "credentials_updated_at",
+            "id",
+            "label",
+            "exchange_id",
+            "mode",
+            "credential_kind",
+            "fingerprint",
+            "status",
+            "last_checked_at",
+            "last_check_message",
+            "created_at",
+            "credentials_updated_at",
         ]
         read_only_fields = fields
 
@@ -51,9 +60,12 @@ class CredentialsSerializer(StrictSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         try:
             attrs["credentials"] = credentials_parse(
-                kind=attrs["credential_kind"], private_key=attrs.get("private_key", ""),
-                wallet_address=attrs.get("wallet_address", ""), api_key=attrs.get("api_key", ""),
-                secret=attrs.get("secret", ""), password=attrs.get("password", ""),
+                kind=attrs["credential_kind"],
+                private_key=attrs.get("private_key", ""),
+                wallet_address=attrs.get("wallet_address", ""),
+                api_key=attrs.get("api_key", ""),
+                secret=attrs.get("secret", ""),
+                password=attrs.get("password", ""),
             )
         except CredentialsInvalid as error:
             raise serializers.ValidationError({error.field: [str(error)]}) from error
@@ -90,34 +102,49 @@ class MarketSerializer(serializers.Serializer):
 
 
 _AGENT_EXAMPLE = OpenApiExample(
-    "Aster with an agent (API wallet) key", request_only=True,
-    value={"label": "Aster main", "exchange_id": "aster", "credential_kind": "agent_key",
-           "private_key": "0x<64 hex characters>", "wallet_address": "0x<your main wallet address>"},
+    "Aster with an agent (API wallet) key",
+    request_only=True,
+    value={
+        "label": "Aster main",
+        "exchange_id": "aster",
+        "credential_kind": "agent_key",
+        "private_key": "0x<64 hex characters>",
+        "wallet_address": "0x<your main wallet address>",
+    },
 )
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List exchange accounts",
-                       responses={200: ExchangeAccountSerializer(many=True), **error_responses()}),
-    retrieve=extend_schema(summary="Get an exchange account",
-                           responses={200: ExchangeAccountSerializer, **error_responses()}),
+    list=extend_schema(
+        summary="List exchange accounts", responses={200: ExchangeAccountSerializer(many=True), **error_responses()}
+    ),
+    retrieve=extend_schema(
+        summary="Get an exchange account", responses={200: ExchangeAccountSerializer, **error_responses()}
+    ),
     create=extend_schema(
         summary="Connect an exchange account",
         description="Credentials are encrypted at rest and never returned; responses show only a fingerprint. "
         "With the browser session this needs a recent password confirmation.",
-        request=ExchangeAccountCreateSerializer, examples=[_AGENT_EXAMPLE],
+        request=ExchangeAccountCreateSerializer,
+        examples=[_AGENT_EXAMPLE],
         responses={201: ExchangeAccountSerializer, **error_responses(400, 409)},
     ),
-    destroy=extend_schema(summary="Remove an exchange account and its credentials",
-                          responses={204: None, **error_responses(409)}),
+    destroy=extend_schema(
+        summary="Remove an exchange account and its credentials", responses={204: None, **error_responses(409)}
+    ),
     credentials=extend_schema(
-        summary="Replace an exchange account's credentials", request=CredentialsSerializer,
+        summary="Replace an exchange account's credentials",
+        request=CredentialsSerializer,
         responses={200: ExchangeAccountSerializer, **error_responses(400)},
     ),
-    test=extend_schema(summary="Test the connection (balance and permissions)", request=None,
-                       responses={200: ConnectionReportSerializer, **error_responses()}),
-    markets=extend_schema(summary="List the exchange's markets",
-                          responses={200: MarketSerializer(many=True), **error_responses(502)}),
+    test=extend_schema(
+        summary="Test the connection (balance and permissions)",
+        request=None,
+        responses={200: ConnectionReportSerializer, **error_responses()},
+    ),
+    markets=extend_schema(
+        summary="List the exchange's markets", responses={200: MarketSerializer(many=True), **error_responses(502)}
+    ),
 )
 class ExchangeAccountViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, OrganizationViewSet
@@ -125,11 +152,15 @@ class ExchangeAccountViewSet(
     model = ExchangeAccount
     serializer_class = ExchangeAccountSerializer
     required_roles = {
-        "list": Role.VIEWER, "retrieve": Role.VIEWER, "markets": Role.VIEWER, "test": Role.TRADER,
-        "create": Role.ADMIN, "credentials": Role.ADMIN, "destroy": Role.ADMIN,
+        "list": Role.VIEWER,
+        "retrieve": Role.VIEWER,
+        "markets": Role.VIEWER,
+        "test": Role.TRADER,
+        "create": Role.ADMIN,
+        "credentials": Role.ADMIN,
+        "destroy": Role.ADMIN,
     }
-    required_scopes = {"test": Scope.TRADE, "create": Scope.ADMIN, "credentials": Scope.ADMIN,
-                       "destroy": Scope.ADMIN}
+    required_scopes = {"test": Scope.TRADE, "create": Scope.ADMIN, "credentials": Scope.ADMIN, "destroy": Scope.ADMIN}
     http_method_names = ["get", "post", "put", "delete", "head", "options"]
     pagination_class = None
 
@@ -141,8 +172,11 @@ class ExchangeAccountViewSet(
         body.is_valid(raise_exception=True)
         self.require_reauthentication_for_session()
         account = service.exchange_account_create(
-            organization=self.organization, actor=request.user, exchange_id=body.validated_data["exchange_id"].lower(),
-            label=body.validated_data["label"], mode=ExchangeAccount.Mode.LIVE,
+            organization=self.organization,
+            actor=request.user,
+            exchange_id=body.validated_data["exchange_id"].lower(),
+            label=body.validated_data["label"],
+            mode=ExchangeAccount.Mode.LIVE,
             credentials=body.validated_data["credentials"],
             accept_main_key_risk=body.validated_data["accept_main_key_risk"],
         )
@@ -155,7 +189,9 @@ class ExchangeAccountViewSet(
         body.is_valid(raise_exception=True)
         self.require_reauthentication_for_session()
         account = service.exchange_account_replace_credentials(
-            organization=self.organization, actor=request.user, account=account,
+            organization=self.organization,
+            actor=request.user,
+            account=account,
             credentials=body.validated_data["credentials"],
             accept_main_key_risk=body.validated_data["accept_main_key_risk"],
         )
@@ -163,12 +199,22 @@ class ExchangeAccountViewSet(
 
     @action(detail=True, methods=["post"])
     def test(self, request: Request, **kwargs: Any) -> Response:
-        report = service.exchange_account_test(organization=self.organization, actor=request.user,
-                                               account=self.get_object())
-        balances = [{"asset": b.asset, "total": str(b.total), "free": str(b.free), "used": str(b.used)}
-                    for b in report.balances]
-        return Response({"ok": report.ok, "account": report.account, "can_trade": report.can_trade,
-                         "can_withdraw": report.can_withdraw, "message": report.message, "balances": balances})
+        report = service.exchange_account_test(
+            organization=self.organization, actor=request.user, account=self.get_object()
+        )
+        balances = [
+            {"asset": b.asset, "total": str(b.total), "free": str(b.free), "used": str(b.used)} for b in report.balances
+        ]
+        return Response(
+            {
+                "ok": report.ok,
+                "account": report.account,
+                "can_trade": report.can_trade,
+                "can_withdraw": report.can_withdraw,
+                "message": report.message,
+                "balances": balances,
+            }
+        )
 
     @action(detail=True, methods=["get"])
     def markets(self, request: Request, **kwargs: Any) -> Response:
@@ -239,8 +285,11 @@ class CandlePageSerializer(serializers.Serializer):
 class CandleSeriesListView(OrganizationAPIView):
     required_roles = {"get": Role.VIEWER}
 
-    @extend_schema(summary="List stored candle series", tags=["market data"],
-                   responses={200: CandleSeriesSerializer(many=True), **error_responses()})
+    @extend_schema(
+        summary="List stored candle series",
+        tags=["market data"],
+        responses={200: CandleSeriesSerializer(many=True), **error_responses()},
+    )
     def get(self, request: Request, **kwargs: Any) -> Response:
         return Response(CandleSeriesSerializer(available_series(), many=True).data)
 
@@ -249,7 +298,9 @@ class CandleListView(OrganizationAPIView):
     required_roles = {"get": Role.VIEWER}
 
     @extend_schema(
-        summary="Query candles", tags=["market data"], parameters=[CandleQuerySerializer],
+        summary="Query candles",
+        tags=["market data"],
+        parameters=[CandleQuerySerializer],
         description="Oldest first; prices and volumes are decimal strings. Page with `next_start`.",
         responses={200: CandlePageSerializer, **error_responses(400)},
     )
@@ -258,15 +309,17 @@ class CandleListView(OrganizationAPIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         series = SeriesKey(params["exchange"], params["symbol"], params["market_type"], params["timeframe"])
-        rows = list(candles_range(series=series, start=params.get("start"), end=params.get("end"))[
-            : params["limit"] + 1
-        ])
+        rows = list(
+            candles_range(series=series, start=params.get("start"), end=params.get("end"))[: params["limit"] + 1]
+        )
         more = len(rows) > params["limit"]
         page = rows[: params["limit"]]
-        return Response({
-            "candles": CandleSerializer(page, many=True).data,
-            "next_start": rows[-1].open_time if more else None,
-        })
+        return Response(
+            {
+                "candles": CandleSerializer(page, many=True).data,
+                "next_start": rows[-1].open_time if more else None,
+            }
+        )
 
 
 api_org_urlpatterns += [

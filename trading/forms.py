@@ -6,11 +6,10 @@ from datetime import timedelta
 
 from django import forms
 
-from trading.exchanges.credentials import CredentialsInvalid, ExchangeCredentials, credentials_parse
 from trading.exchanges.base import TIMEFRAME_SECONDS
+from trading.exchanges.credentials import CredentialsInvalid, ExchangeCredentials, credentials_parse
 from trading.models import CandleSeries
 from trading.models.exchange_accounts import LIVE_CREDENTIAL_KIND_CHOICES
-
 
 
 class CredentialsForm(forms.Form):
@@ -18,16 +17,21 @@ class CredentialsForm(forms.Form):
 
     credential_kind = forms.ChoiceField(choices=LIVE_CREDENTIAL_KIND_CHOICES, initial="agent_key", label="Connect with")
     private_key = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Agent (API wallet) or main wallet private key, 64 hex characters.",
     )
     wallet_address = forms.CharField(
-        required=False, max_length=42, help_text="For an agent key: the main wallet address it trades for (0x…).",
+        required=False,
+        max_length=42,
+        help_text="For an agent key: the main wallet address it trades for (0x…).",
     )
     api_key = forms.CharField(required=False, max_length=200, widget=forms.PasswordInput(render_value=False))
     secret = forms.CharField(required=False, max_length=500, widget=forms.PasswordInput(render_value=False))
     password = forms.CharField(
-        required=False, max_length=200, widget=forms.PasswordInput(render_value=False),
+        required=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False),
         help_text="Only for exchanges that use an API passphrase.",
     )
     accept_main_key_risk = forms.BooleanField(
@@ -40,8 +44,11 @@ class CredentialsForm(forms.Form):
         try:
             data["credentials"] = credentials_parse(
                 kind=data.get("credential_kind", ""),
-                private_key=data.get("private_key", ""), wallet_address=data.get("wallet_address", ""),
-                api_key=data.get("api_key", ""), secret=data.get("secret", ""), password=data.get("password", ""),
+                private_key=data.get("private_key", ""),
+                wallet_address=data.get("wallet_address", ""),
+                api_key=data.get("api_key", ""),
+                secret=data.get("secret", ""),
+                password=data.get("password", ""),
             )
         except CredentialsInvalid as error:
             self.add_error(error.field if error.field in self.fields else None, str(error))
@@ -54,11 +61,21 @@ class CredentialsForm(forms.Form):
 
 class ExchangeAccountForm(CredentialsForm):
     label = forms.CharField(max_length=80)
-    exchange_id = forms.CharField(max_length=40, initial="aster", label="Exchange",
-                                  help_text="A CCXT exchange id; Aster DEX is “aster”.")
+    exchange_id = forms.CharField(
+        max_length=40, initial="aster", label="Exchange", help_text="A CCXT exchange id; Aster DEX is “aster”."
+    )
 
-    field_order = ["label", "exchange_id", "credential_kind", "private_key", "wallet_address", "api_key", "secret",
-                   "password", "accept_main_key_risk"]
+    field_order = [
+        "label",
+        "exchange_id",
+        "credential_kind",
+        "private_key",
+        "wallet_address",
+        "api_key",
+        "secret",
+        "password",
+        "accept_main_key_risk",
+    ]
 
     def clean_exchange_id(self) -> str:
         return self.cleaned_data["exchange_id"].strip().lower()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
 from urllib.parse import urlencode
 
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -14,8 +14,8 @@ from accounts.access import org_view, reauthentication_before_post
 from accounts.forms import form_add_application_error
 from accounts.roles import Role
 from asterweb.errors import ApplicationError
-from trading.exchanges.base import ExchangeError
 from trading.api import MAX_CANDLES_PER_PAGE
+from trading.exchanges.base import ExchangeError
 from trading.forms import CandleChartForm, CredentialsForm, ExchangeAccountForm, chosen_step
 from trading.marketdata.selectors import available_series
 from trading.models import ExchangeAccount
@@ -40,8 +40,12 @@ def exchange_account_add(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             account = service.exchange_account_create(
-                organization=request.organization, actor=request.user, exchange_id=form.cleaned_data["exchange_id"],
-                label=form.cleaned_data["label"], mode=ExchangeAccount.Mode.LIVE, credentials=form.credentials,
+                organization=request.organization,
+                actor=request.user,
+                exchange_id=form.cleaned_data["exchange_id"],
+                label=form.cleaned_data["label"],
+                mode=ExchangeAccount.Mode.LIVE,
+                credentials=form.credentials,
                 accept_main_key_risk=form.cleaned_data["accept_main_key_risk"],
             )
         except ApplicationError as error:
@@ -49,7 +53,12 @@ def exchange_account_add(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Connected {account.label}. Test the connection before trading.")
             return redirect("exchange_account_list", request.organization.slug)
-    return render(request, "trading/exchange_account_form.html", {"form": form, "account": None}, status=400 if form.errors else 200)
+    return render(
+        request,
+        "trading/exchange_account_form.html",
+        {"form": form, "account": None},
+        status=400 if form.errors else 200,
+    )
 
 
 @org_view(Role.ADMIN)
@@ -67,15 +76,23 @@ def _replace_credentials(request: HttpRequest, *, account: ExchangeAccount) -> H
     if request.method == "POST" and form.is_valid():
         try:
             service.exchange_account_replace_credentials(
-                organization=request.organization, actor=request.user, account=account,
-                credentials=form.credentials, accept_main_key_risk=form.cleaned_data["accept_main_key_risk"],
+                organization=request.organization,
+                actor=request.user,
+                account=account,
+                credentials=form.credentials,
+                accept_main_key_risk=form.cleaned_data["accept_main_key_risk"],
             )
         except ApplicationError as error:
             form_add_application_error(form, error)
         else:
             messages.success(request, f"Replaced the credentials of {account.label}.")
             return redirect("exchange_account_list", request.organization.slug)
-    return render(request, "trading/exchange_account_form.html", {"form": form, "account": account}, status=400 if form.errors else 200)
+    return render(
+        request,
+        "trading/exchange_account_form.html",
+        {"form": form, "account": account},
+        status=400 if form.errors else 200,
+    )
 
 
 @org_view(Role.TRADER)
@@ -111,8 +128,12 @@ def exchange_account_markets(request: HttpRequest, account_id: int) -> HttpRespo
         markets = sorted(service.exchange_account_adapter(account).load_markets().values(), key=lambda m: m.symbol)
     except ExchangeError as exc:
         error = str(exc)
-    return render(request, "trading/markets.html", {"account": account, "markets": markets, "error": error},
-                  status=502 if error else 200)
+    return render(
+        request,
+        "trading/markets.html",
+        {"account": account, "markets": markets, "error": error},
+        status=502 if error else 200,
+    )
 
 
 @org_view(Role.VIEWER)
@@ -123,8 +144,13 @@ def candle_chart(request: HttpRequest) -> HttpResponse:
     chosen = form.chosen_series() if form.is_valid() else (series[0] if series and not request.GET else None)
     query = ""
     if chosen is not None:
-        params = {"exchange": chosen.exchange, "symbol": chosen.symbol, "market_type": chosen.market_type,
-                  "timeframe": chosen.timeframe, "limit": MAX_CANDLES_PER_PAGE}
+        params = {
+            "exchange": chosen.exchange,
+            "symbol": chosen.symbol,
+            "market_type": chosen.market_type,
+            "timeframe": chosen.timeframe,
+            "limit": MAX_CANDLES_PER_PAGE,
+        }
         start = form.cleaned_data.get("start") if form.is_valid() else None
         end = form.cleaned_data.get("end") if form.is_valid() else None
         if start or end or chosen.last_open_time is None:
@@ -132,6 +158,10 @@ def candle_chart(request: HttpRequest) -> HttpResponse:
         else:  # the most recent page by default
             params["start"] = (chosen.last_open_time - (MAX_CANDLES_PER_PAGE - 1) * chosen_step(chosen)).isoformat()
         query = urlencode(params)
-    context = {"form": form, "series": series, "chosen": chosen,
-               "data_url": f"{reverse('candle-list', args=[request.organization.slug])}?{query}" if chosen else ""}
+    context = {
+        "form": form,
+        "series": series,
+        "chosen": chosen,
+        "data_url": f"{reverse('candle-list', args=[request.organization.slug])}?{query}" if chosen else "",
+    }
     return render(request, "trading/candle_chart.html", context, status=400 if form.errors else 200)

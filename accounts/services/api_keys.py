@@ -94,7 +94,8 @@ def _ensure_within(scopes: list[str], allowed: frozenset[str]) -> None:
     if beyond:
         raise PermissionDeniedError(
             f"You cannot grant the {', '.join(beyond)} scope: it is beyond your role or this credential.",
-            code="scope_not_grantable", fields={"scopes": ["Beyond what you may grant."]},
+            code="scope_not_grantable",
+            fields={"scopes": ["Beyond what you may grant."]},
         )
 
 
@@ -136,20 +137,38 @@ def api_key_create(
         raise ApplicationError(f"You already have {MAX_KEYS_PER_MEMBER} keys here: revoke one first.")
     prefix, secret = _new_secret()
     api_key = ApiKey.objects.create(
-        organization=organization, user=membership.user, name=name, prefix=prefix, secret_hash=api_key_hash(secret),
-        scopes=clean_scopes, allowed_cidrs=clean_cidrs, expires_at=expires_at,
+        organization=organization,
+        user=membership.user,
+        name=name,
+        prefix=prefix,
+        secret_hash=api_key_hash(secret),
+        scopes=clean_scopes,
+        allowed_cidrs=clean_cidrs,
+        expires_at=expires_at,
     )
     audit_record(
-        action="api_key.created", organization=organization, actor=membership.user, target=api_key,
-        details={"name": name, "prefix": prefix, "scopes": clean_scopes, "allowed_cidrs": clean_cidrs,
-                 "expires_at": expires_at.isoformat() if expires_at else None},
+        action="api_key.created",
+        organization=organization,
+        actor=membership.user,
+        target=api_key,
+        details={
+            "name": name,
+            "prefix": prefix,
+            "scopes": clean_scopes,
+            "allowed_cidrs": clean_cidrs,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return IssuedKey(api_key=api_key, secret=secret)
 
 
 @transaction.atomic
 def api_key_rotate(
-    *, organization: Organization, membership: Membership, api_key: ApiKey, grantable_scopes: frozenset[str] | None = None
+    *,
+    organization: Organization,
+    membership: Membership,
+    api_key: ApiKey,
+    grantable_scopes: frozenset[str] | None = None,
 ) -> IssuedKey:
     """A new secret for the same key. The previous one keeps working for
     ``API_KEY_ROTATION_GRACE_HOURS`` so deployed programs can switch over."""
@@ -167,7 +186,10 @@ def api_key_rotate(
     api_key.rotated_at = now
     api_key.save(update_fields=["previous_secret_hash", "previous_secret_valid_until", "secret_hash", "rotated_at"])
     audit_record(
-        action="api_key.rotated", organization=organization, actor=membership.user, target=api_key,
+        action="api_key.rotated",
+        organization=organization,
+        actor=membership.user,
+        target=api_key,
         details={"prefix": api_key.prefix, "previous_valid_until": api_key.previous_secret_valid_until.isoformat()},
     )
     return IssuedKey(api_key=api_key, secret=secret)
@@ -182,7 +204,10 @@ def api_key_revoke(*, organization: Organization, membership: Membership, api_ke
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
         audit_record(
-            action="api_key.revoked", organization=organization, actor=membership.user, target=api_key,
+            action="api_key.revoked",
+            organization=organization,
+            actor=membership.user,
+            target=api_key,
             details={"prefix": api_key.prefix, "owner": api_key.user.email},
         )
     return api_key
@@ -196,7 +221,10 @@ def api_keys_revoke_for_member(*, organization: Organization, user: User, actor:
         api_key.revoked_at = now
         api_key.save(update_fields=["revoked_at"])
         audit_record(
-            action="api_key.revoked", organization=organization, actor=actor, target=api_key,
+            action="api_key.revoked",
+            organization=organization,
+            actor=actor,
+            target=api_key,
             details={"prefix": api_key.prefix, "owner": user.email, "reason": "member_removed"},
         )
     return len(keys)
@@ -278,7 +306,7 @@ def _lookup_sql() -> tuple[str, int, int]:
         return [f'{alias}."{field.column}"' for field in model._meta.concrete_fields]
 
     key_columns, user_columns = columns(ApiKey, "k"), columns(User, "u")
-    sql = (
+    sql = (  # noqa: S608 - names come from model metadata; the prefix is a bound parameter
         f"SELECT {', '.join([*key_columns, *user_columns, *columns(Organization, 'o')])} "
         f'FROM "{ApiKey._meta.db_table}" k '
         f'JOIN "{User._meta.db_table}" u ON u."id" = k."user_id" '

@@ -80,9 +80,7 @@ def _ensure_admin(actor_membership: Membership, role: str | None = None) -> None
 
 
 @transaction.atomic
-def invitation_create(
-    *, organization: Organization, actor_membership: Membership, email: str, role: str
-) -> Invitation:
+def invitation_create(*, organization: Organization, actor_membership: Membership, email: str, role: str) -> Invitation:
     """Invite ``email`` with ``role`` and mail them a signed link."""
     email = email.strip().lower()
     if role not in Role.values:
@@ -99,15 +97,21 @@ def invitation_create(
         organization=organization, email=email, role=role, invited_by=actor_membership.user
     )
     audit_record(
-        action="invitation.created", organization=organization, actor=actor_membership.user,
-        target=invitation, target_label=email, details={"email": email, "role": role},
+        action="invitation.created",
+        organization=organization,
+        actor=actor_membership.user,
+        target=invitation,
+        target_label=email,
+        details={"email": email, "role": role},
     )
     transaction.on_commit(lambda: _send_invitation_email(invitation))
     return invitation
 
 
 @transaction.atomic
-def invitation_resend(*, organization: Organization, actor_membership: Membership, invitation: Invitation) -> Invitation:
+def invitation_resend(
+    *, organization: Organization, actor_membership: Membership, invitation: Invitation
+) -> Invitation:
     """Send a fresh link (valid for the full period again); earlier links stop working."""
     _ensure_admin(actor_membership, invitation.role)
     if invitation.status != Invitation.Status.PENDING:
@@ -116,22 +120,30 @@ def invitation_resend(*, organization: Organization, actor_membership: Membershi
     invitation.expires_at = timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
     invitation.save(update_fields=["nonce", "expires_at"])
     audit_record(
-        action="invitation.resent", organization=organization, actor=actor_membership.user,
-        target=invitation, target_label=invitation.email,
+        action="invitation.resent",
+        organization=organization,
+        actor=actor_membership.user,
+        target=invitation,
+        target_label=invitation.email,
     )
     transaction.on_commit(lambda: _send_invitation_email(invitation))
     return invitation
 
 
 @transaction.atomic
-def invitation_revoke(*, organization: Organization, actor_membership: Membership, invitation: Invitation) -> Invitation:
+def invitation_revoke(
+    *, organization: Organization, actor_membership: Membership, invitation: Invitation
+) -> Invitation:
     _ensure_admin(actor_membership, invitation.role)
     if invitation.status != Invitation.Status.PENDING:
         raise ConflictError("Only a pending invitation can be revoked.")
     _respond(invitation, Invitation.Status.REVOKED)
     audit_record(
-        action="invitation.revoked", organization=organization, actor=actor_membership.user,
-        target=invitation, target_label=invitation.email,
+        action="invitation.revoked",
+        organization=organization,
+        actor=actor_membership.user,
+        target=invitation,
+        target_label=invitation.email,
     )
     return invitation
 
@@ -158,8 +170,12 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     membership = membership_add(organization=invitation.organization, user=user, role=invitation.role)
     _respond(invitation, Invitation.Status.ACCEPTED)
     audit_record(
-        action="invitation.accepted", organization=invitation.organization, actor=user,
-        target=invitation, target_label=invitation.email, details={"role": invitation.role},
+        action="invitation.accepted",
+        organization=invitation.organization,
+        actor=user,
+        target=invitation,
+        target_label=invitation.email,
+        details={"role": invitation.role},
     )
     return membership
 
@@ -170,7 +186,11 @@ def invitation_decline(*, token: str, user: User | None) -> Invitation:
     invitation = invitation_from_token(token)
     _respond(invitation, Invitation.Status.DECLINED)
     audit_record(
-        action="invitation.declined", organization=invitation.organization, actor=user,
-        actor_label="" if user else invitation.email, target=invitation, target_label=invitation.email,
+        action="invitation.declined",
+        organization=invitation.organization,
+        actor=user,
+        actor_label="" if user else invitation.email,
+        target=invitation,
+        target_label=invitation.email,
     )
     return invitation

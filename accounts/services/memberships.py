@@ -47,15 +47,20 @@ def membership_change_role(
         return membership
     if membership.role == Role.OWNER:
         _ensure_not_last_owner(
-            organization=organization, membership=membership,
+            organization=organization,
+            membership=membership,
             message="An organization needs an owner: make someone else owner first.",
         )
     previous = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
     audit_record(
-        action="membership.role_changed", organization=organization, actor=actor_membership.user,
-        target=membership, target_label=membership.user.email, details={"from": previous, "to": role},
+        action="membership.role_changed",
+        organization=organization,
+        actor=actor_membership.user,
+        target=membership,
+        target_label=membership.user.email,
+        details={"from": previous, "to": role},
     )
     return membership
 
@@ -81,8 +86,12 @@ def membership_remove(*, organization: Organization, actor_membership: Membershi
         organization=organization, membership=membership, message="The last owner cannot be removed."
     )
     audit_record(
-        action="membership.removed", organization=organization, actor=actor_membership.user,
-        target=membership, target_label=membership.user.email, details={"role": membership.role},
+        action="membership.removed",
+        organization=organization,
+        actor=actor_membership.user,
+        target=membership,
+        target_label=membership.user.email,
+        details={"role": membership.role},
     )
     webhook_emit(organization=organization, event_type="member.removed", data=member_data(membership, reason="removed"))
     _remove(organization=organization, membership=membership, actor=actor_membership.user)
@@ -94,12 +103,17 @@ def membership_leave(*, organization: Organization, membership: Membership) -> N
     _lock_memberships(organization)
     membership.refresh_from_db()
     _ensure_not_last_owner(
-        organization=organization, membership=membership,
+        organization=organization,
+        membership=membership,
         message="You are the last owner: transfer ownership or delete the organization instead.",
     )
     audit_record(
-        action="membership.left", organization=organization, actor=membership.user,
-        target=membership, target_label=membership.user.email, details={"role": membership.role},
+        action="membership.left",
+        organization=organization,
+        actor=membership.user,
+        target=membership,
+        target_label=membership.user.email,
+        details={"role": membership.role},
     )
     webhook_emit(organization=organization, event_type="member.removed", data=member_data(membership, reason="left"))
     _remove(organization=organization, membership=membership, actor=membership.user)
@@ -117,8 +131,12 @@ def membership_add(*, organization: Organization, user: User, role: str) -> Memb
         user.default_organization = organization
         user.save(update_fields=["default_organization"])
     audit_record(
-        action="membership.added", organization=organization, actor=user,
-        target=membership, target_label=user.email, details={"role": role},
+        action="membership.added",
+        organization=organization,
+        actor=user,
+        target=membership,
+        target_label=user.email,
+        details={"role": role},
     )
     webhook_emit(organization=organization, event_type="member.added", data=member_data(membership))
     return membership
@@ -141,8 +159,11 @@ def ownership_transfer(
     actor_membership.role = Role.ADMIN
     actor_membership.save(update_fields=["role"])
     audit_record(
-        action="organization.ownership_transferred", organization=organization, actor=actor_membership.user,
-        target=new_owner, target_label=new_owner.user.email,
+        action="organization.ownership_transferred",
+        organization=organization,
+        actor=actor_membership.user,
+        target=new_owner,
+        target_label=new_owner.user.email,
         details={"to": new_owner.user.email, "previous_role_of_new_owner": previous_role},
     )
     return new_owner

@@ -76,11 +76,15 @@ def organization_update(*, organization: Organization, actor: User, name: str, r
     if changes:
         organization.save(update_fields=["name", "require_2fa"])
         audit_record(
-            action="organization.updated", organization=organization, actor=actor, target=organization,
+            action="organization.updated",
+            organization=organization,
+            actor=actor,
+            target=organization,
             details=changes,
         )
         webhook_emit(
-            organization=organization, event_type="organization.updated",
+            organization=organization,
+            event_type="organization.updated",
             data=organization_data(organization, changes=changes),
         )
     return organization
@@ -100,7 +104,10 @@ def organization_delete(*, organization: Organization, actor: User, confirm_slug
     organization.save(update_fields=["deleted_at", "purge_after"])
     User.objects.filter(default_organization=organization).update(default_organization=None)
     audit_record(
-        action="organization.deleted", organization=organization, actor=actor, target=organization,
+        action="organization.deleted",
+        organization=organization,
+        actor=actor,
+        target=organization,
         details={"purge_after": organization.purge_after.isoformat()},
     )
     return organization
@@ -130,9 +137,10 @@ def organization_purge(*, organization_id: int) -> bool:
         if organization is None:
             return False
         audit_record(
-            action="organization.purged", organization=organization, target=organization,
+            action="organization.purged",
+            organization=organization,
+            target=organization,
             details={"slug": organization.slug, "name": organization.name},
         )
         organization.delete()
     return True
-

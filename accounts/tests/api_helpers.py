@@ -94,7 +94,13 @@ def assert_error(response: HttpResponse, status: int, code: str | None = None) -
 # Columns that a request may legitimately touch without changing anything (key usage stamps).
 _VOLATILE = {"last_used_at", "last_used_ip", "last_login"}
 _SNAPSHOT_MODELS: list[type[Model]] = [
-    Organization, User, Membership, Invitation, ApiKey, AuditEvent, IdempotencyRecord,
+    Organization,
+    User,
+    Membership,
+    Invitation,
+    ApiKey,
+    AuditEvent,
+    IdempotencyRecord,
 ]
 
 

@@ -58,9 +58,7 @@ class LoseFirstResponse(HTTPAdapter):
 def test_it_lists_members_across_cursor_pages(example, live_server, team, admin_key):
     client = example.AsterClient(live_server.url, admin_key, team.org.slug)
     members = client.list_members(page_size=1)  # four members: four pages
-    assert sorted(member["user"]["email"] for member in members) == sorted(
-        team.user(role).email for role in Role
-    )
+    assert sorted(member["user"]["email"] for member in members) == sorted(team.user(role).email for role in Role)
     assert {member["user"]["email"]: member["role"] for member in members}[team.trader.email] == "trader"
 
 
@@ -83,7 +81,9 @@ def test_a_retried_invitation_is_created_once(example, live_server, team, admin_
     assert adapter.sent == 2  # the first attempt reached the server; its answer was lost
     assert waits == [1]
     assert (invitation["email"], invitation["role"], invitation["status"]) == (
-        "new.trader@example.com", "trader", "pending",
+        "new.trader@example.com",
+        "trader",
+        "pending",
     )
     stored = Invitation.objects.for_org(team.org).filter(email="new.trader@example.com")
     assert [row.pk for row in stored] == [invitation["id"]]
@@ -136,7 +136,9 @@ def test_a_bad_key_is_an_authentication_error(example, live_server, team):
     with pytest.raises(example.ApiError) as refused:
         client.list_members()
     assert (refused.value.status, refused.value.type, refused.value.code) == (
-        401, "authentication_error", "invalid_api_key",
+        401,
+        "authentication_error",
+        "invalid_api_key",
     )
 
 

@@ -55,7 +55,8 @@ def test_me_with_a_session_lists_every_organization_by_name(team, other_team, cl
     assert body["user"] == {"id": team.trader.pk, "email": team.trader.email, "name": team.trader.name}
     assert body["credential"] == {"kind": "session", "api_key_prefix": None, "organization": None, "scopes": None}
     assert [(m["organization"]["slug"], m["role"]) for m in body["memberships"]] == [
-        (team.org.slug, Role.TRADER), (other_team.org.slug, Role.ADMIN),  # Alpha before Bravo
+        (team.org.slug, Role.TRADER),
+        (other_team.org.slug, Role.ADMIN),  # Alpha before Bravo
     ]
 
 
@@ -64,7 +65,10 @@ def test_me_with_a_key_shows_only_the_keys_organization(team, other_team):
     issued = issue_key(team.org, team.trader, scopes=["read"])
     body = key_client(issued).get(url("me")).json()
     assert body["credential"] == {
-        "kind": "api_key", "api_key_prefix": issued.api_key.prefix, "organization": team.org.slug, "scopes": ["read"],
+        "kind": "api_key",
+        "api_key_prefix": issued.api_key.prefix,
+        "organization": team.org.slug,
+        "scopes": ["read"],
     }
     assert [m["organization"]["slug"] for m in body["memberships"]] == [team.org.slug]
 
@@ -73,9 +77,7 @@ def test_me_needs_credentials(db):
     assert_error(Client().get(url("me")), 401, "not_authenticated")
 
 
-def test_the_organization_list_hides_deleted_organizations_and_other_keys_organizations(
-    team, other_team, client_for
-):
+def test_the_organization_list_hides_deleted_organizations_and_other_keys_organizations(team, other_team, client_for):
     third = OrganizationFactory(name="Charlie", deleted_at=timezone.now())
     MembershipFactory(organization=other_team.org, user=team.owner, role=Role.VIEWER)
     MembershipFactory(organization=third, user=team.owner, role=Role.OWNER)
@@ -94,8 +96,12 @@ def test_the_organization_list_hides_deleted_organizations_and_other_keys_organi
 def test_the_organization_detail_shows_the_callers_role_and_scopes(team, client_for, role, scopes):
     body = client_for(team.user(role)).get(url("organization-detail", team.org)).json()
     assert body == {
-        "slug": team.org.slug, "name": "Alpha", "require_2fa": False,
-        "created_at": team.org.created_at.isoformat().replace("+00:00", "Z"), "role": role, "scopes": scopes,
+        "slug": team.org.slug,
+        "name": "Alpha",
+        "require_2fa": False,
+        "created_at": team.org.created_at.isoformat().replace("+00:00", "Z"),
+        "role": role,
+        "scopes": scopes,
     }
 
 
@@ -144,9 +150,7 @@ def test_requiring_2fa_locks_out_members_without_it(team, client_for):
 def test_members_are_listed_with_their_users_and_filtered_by_role(team, client_for):
     client = client_for(team.viewer)
     listed = results(client.get(url("member-list", team.org)))
-    assert {(m["user"]["email"], m["role"]) for m in listed} == {
-        (team.user(role).email, role) for role in Role.values
-    }
+    assert {(m["user"]["email"], m["role"]) for m in listed} == {(team.user(role).email, role) for role in Role.values}
     admins = results(client.get(url("member-list", team.org) + "?role=admin"))
     assert [m["user"]["id"] for m in admins] == [team.admin.pk]
     assert_error(client.get(url("member-list", team.org) + "?role=emperor"), 400)
@@ -233,7 +237,10 @@ def test_an_admin_invites_by_email_and_the_link_is_mailed(team, client_for, djan
     assert response.status_code == 201
     body = response.json()
     assert (body["email"], body["role"], body["status"], body["invited_by"]) == (
-        "ana@example.com", "viewer", "pending", team.admin.email,
+        "ana@example.com",
+        "viewer",
+        "pending",
+        team.admin.email,
     )
     assert [m.to for m in mail.outbox] == [["ana@example.com"]]
     invitation = invitation_from_token(_token_in(mail.outbox[0]))

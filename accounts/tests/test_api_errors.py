@@ -13,11 +13,11 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from accounts.tests.api_helpers import (
-    reauthenticated_client,
     assert_error,
     issue_key,
     key_client,
     membership_of,
+    reauthenticated_client,
     stored_rows,
 )
 from accounts.tests.factories import InvitationFactory

@@ -19,7 +19,14 @@ from django.utils import timezone
 from accounts.models import ApiKey, AuditEvent, IdempotencyRecord, Invitation, Membership
 from accounts.roles import Role
 from accounts.tasks import idempotency_records_purge as purge_task
-from accounts.tests.api_helpers import reauthenticated_client, EXPLODING_ACTION, assert_error, issue_key, key_client, stored_rows
+from accounts.tests.api_helpers import (
+    EXPLODING_ACTION,
+    assert_error,
+    issue_key,
+    key_client,
+    reauthenticated_client,
+    stored_rows,
+)
 from asterweb.idempotency import idempotency_records_purge
 
 TEST_URLCONF = "accounts.tests.api_helpers"

@@ -20,6 +20,7 @@ from accounts.tests.factories import PASSWORD, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
+
 def _url(team, name: str, *args) -> str:
     return reverse(name, args=[team.org.slug, *args])
 
@@ -54,8 +55,11 @@ def _me(raw_key: str) -> object:
 
 def _issue(team, role: Role, **kwargs) -> tuple[ApiKey, str]:
     issued = api_key_create(
-        organization=team.org, membership=team.membership(role), name=kwargs.pop("name", "script"),
-        scopes=kwargs.pop("scopes", ["read"]), **kwargs,
+        organization=team.org,
+        membership=team.membership(role),
+        name=kwargs.pop("name", "script"),
+        scopes=kwargs.pop("scopes", ["read"]),
+        **kwargs,
     )
     return issued.api_key, issued.secret
 
@@ -99,7 +103,9 @@ def test_the_shown_key_authenticates_against_the_api(team, client_for):
     body = response.json()
     assert body["user"]["email"] == team.trader.email
     assert body["credential"] == {
-        "kind": "api_key", "api_key_prefix": secret.rsplit("_", 1)[0], "organization": team.org.slug,
+        "kind": "api_key",
+        "api_key_prefix": secret.rsplit("_", 1)[0],
+        "organization": team.org.slug,
         "scopes": ["read", "trade"],
     }
 

@@ -23,7 +23,14 @@ from accounts import request_context
 from accounts.models import ApiKey, AuditEvent, IdempotencyRecord
 from accounts.roles import Role
 from accounts.services import membership_leave
-from accounts.tests.api_helpers import reauthenticated_client, assert_error, issue_key, key_client, membership_of, stored_rows
+from accounts.tests.api_helpers import (
+    assert_error,
+    issue_key,
+    key_client,
+    membership_of,
+    reauthenticated_client,
+    stored_rows,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +93,7 @@ def test_a_created_key_is_shown_once_and_only_its_prefix_and_hmac_are_stored(tea
     assert body["prefix"] == stored.prefix
     assert re.fullmatch(r"[0-9a-f]{64}", stored.secret_hash)
     assert stored.secret_hash == expected_hash(raw)
-    secret_part = raw[len(stored.prefix) + 1:]
+    secret_part = raw[len(stored.prefix) + 1 :]
     row = json.dumps(ApiKey.all_objects.filter(pk=stored.pk).values().get(), default=str)
     assert raw not in row and secret_part not in row
 
@@ -117,7 +124,8 @@ def test_a_key_cannot_expire_in_the_past_and_nothing_is_stored(team, owner_clien
 def test_an_invalid_cidr_is_refused_per_field(team, owner_client):
     before = stored_rows()
     response = owner_client.post(
-        keys_url(team.org), {"name": "x", "scopes": ["read"], "allowed_cidrs": ["10.0.0.0/33"]},
+        keys_url(team.org),
+        {"name": "x", "scopes": ["read"], "allowed_cidrs": ["10.0.0.0/33"]},
         content_type="application/json",
     )
     assert "allowed_cidrs" in assert_error(response, 400)["fields"]
@@ -254,7 +262,7 @@ def test_an_expired_key_is_401_api_key_expired(team):
 
 def _tampered(raw: str, index: int) -> str:
     replacement = "A" if raw[index] != "A" else "B"
-    return raw[:index] + replacement + raw[index + 1:]
+    return raw[:index] + replacement + raw[index + 1 :]
 
 
 @pytest.mark.parametrize("where", ["last secret char", "first secret char", "lookup part"])
@@ -418,7 +426,9 @@ def test_actions_taken_with_a_key_are_audited_with_that_key(team):
 def test_key_events_are_audited_and_no_record_or_log_holds_the_secret(team, client_for, capsys, caplog):
     client = reauthenticated_client(team.trader)
     created = client.post(
-        keys_url(team.org), {"name": "bot", "scopes": ["read", "trade"]}, content_type="application/json",
+        keys_url(team.org),
+        {"name": "bot", "scopes": ["read", "trade"]},
+        content_type="application/json",
         HTTP_IDEMPOTENCY_KEY="create-bot-key",
     )
     assert created.status_code == 201
@@ -426,7 +436,9 @@ def test_key_events_are_audited_and_no_record_or_log_holds_the_secret(team, clie
     key_id = created.json()["id"]
 
     replay = client.post(
-        keys_url(team.org), {"name": "bot", "scopes": ["read", "trade"]}, content_type="application/json",
+        keys_url(team.org),
+        {"name": "bot", "scopes": ["read", "trade"]},
+        content_type="application/json",
         HTTP_IDEMPOTENCY_KEY="create-bot-key",
     )
     assert replay.status_code == 201
@@ -445,8 +457,10 @@ def test_key_events_are_audited_and_no_record_or_log_holds_the_secret(team, clie
     assert client.delete(reverse("api-key-detail", kwargs={"org_slug": team.org.slug, "pk": key_id})).status_code == 204
 
     actions = list(
-        AuditEvent.objects.for_org(team.org).filter(target_id=str(key_id), action__startswith="api_key.")
-        .order_by("created_at", "id").values_list("action", flat=True)
+        AuditEvent.objects.for_org(team.org)
+        .filter(target_id=str(key_id), action__startswith="api_key.")
+        .order_by("created_at", "id")
+        .values_list("action", flat=True)
     )
     assert actions == ["api_key.created", "api_key.rotated", "api_key.revoked"]
 

@@ -19,13 +19,13 @@ from accounts.models import Membership
 from accounts.roles import Role
 from accounts.services.audit import audit_record
 from accounts.tests.api_helpers import (
-    reauthenticated_client,
     ALL_SCOPES,
     SCOPES_OF_ROLE,
     assert_error,
     call,
     issue_key,
     key_client,
+    reauthenticated_client,
     roles_below,
 )
 from accounts.tests.factories import InvitationFactory, MembershipFactory, UserFactory
@@ -142,8 +142,12 @@ def _webhook_delivery_of(team: Team, actor: Any) -> dict[str, Any]:
 def _paper_account_of(team: Team, actor: Any) -> dict[str, Any]:
     """A fresh paper exchange account: testable and removable without any outside service."""
     account = exchange_account_create(
-        organization=team.org, actor=team.owner, exchange_id="paper", label=f"walker {next(_counter)}",
-        mode=ExchangeAccount.Mode.PAPER, credentials=ExchangeCredentials(kind="none"),
+        organization=team.org,
+        actor=team.owner,
+        exchange_id="paper",
+        label=f"walker {next(_counter)}",
+        mode=ExchangeAccount.Mode.PAPER,
+        credentials=ExchangeCredentials(kind="none"),
     )
     return {"pk": account.pk}
 
@@ -192,8 +196,11 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("webhook-endpoint-list", "post"): lambda: {"url": WEBHOOK_URL},
     ("webhook-endpoint-detail", "patch"): lambda: {"description": "changed by the walker"},
     ("exchange-account-list", "post"): lambda: {
-        "label": f"walker live {next(_counter)}", "exchange_id": "aster", "credential_kind": "agent_key",
-        "private_key": "0x" + "1" * 64, "wallet_address": "0x" + "2" * 40,
+        "label": f"walker live {next(_counter)}",
+        "exchange_id": "aster",
+        "credential_kind": "agent_key",
+        "private_key": "0x" + "1" * 64,
+        "wallet_address": "0x" + "2" * 40,
     },
 }
 
@@ -224,7 +231,9 @@ def _request(op: Operation, client: Client, path: str) -> Any:
 
 def _assert_gets_through(response: Any, who: str) -> None:
     assert response.status_code not in (401, 403, 404) and response.status_code < 500, (
-        who, response.status_code, response.content[:300],
+        who,
+        response.status_code,
+        response.content[:300],
     )
 
 

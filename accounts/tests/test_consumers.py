@@ -94,12 +94,11 @@ def test_a_foreign_origin_is_refused(team):
 
     async def scenario():
         communicator = WebsocketCommunicator(
-            application, f"/ws/o/{team.org.slug}/events/",
+            application,
+            f"/ws/o/{team.org.slug}/events/",
             headers=[(b"origin", b"https://evil.example"), (b"cookie", cookie)],
         )
         connected, _ = await communicator.connect()
         assert not connected
 
     async_to_sync(scenario)()
-
-

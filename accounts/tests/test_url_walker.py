@@ -76,8 +76,12 @@ def _exchange_account_of(team: Team) -> dict[str, int]:
     from trading.services.exchange_accounts import exchange_account_create
 
     account = exchange_account_create(
-        organization=team.org, actor=team.owner, exchange_id="paper", label="walker paper",
-        mode=ExchangeAccount.Mode.PAPER, credentials=ExchangeCredentials(kind="none"),
+        organization=team.org,
+        actor=team.owner,
+        exchange_id="paper",
+        label="walker paper",
+        mode=ExchangeAccount.Mode.PAPER,
+        credentials=ExchangeCredentials(kind="none"),
     )
     return {"account_id": account.pk}
 

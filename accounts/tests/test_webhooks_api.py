@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.models import AuditEvent
 from accounts.roles import Role
-from accounts.tests.api_helpers import reauthenticated_client, assert_error, call, issue_key, key_client
+from accounts.tests.api_helpers import assert_error, call, issue_key, key_client, reauthenticated_client
 from accounts.tests.webhook_factories import WebhookDeliveryFactory, WebhookEndpointFactory, WebhookEventFactory
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint
 from asterweb import crypto
@@ -41,9 +41,16 @@ def stored_endpoints(org) -> list[dict]:
 
 def test_an_admin_adds_an_endpoint_and_sees_its_secret_once(team):
     client = session(team.admin)
-    response = call(client, "post", endpoints_url(team.org), {
-        "url": URL, "description": "Ops", "event_types": ["member.removed", "member.added"],
-    })
+    response = call(
+        client,
+        "post",
+        endpoints_url(team.org),
+        {
+            "url": URL,
+            "description": "Ops",
+            "event_types": ["member.removed", "member.added"],
+        },
+    )
 
     assert response.status_code == 201, response.content
     body = response.json()
@@ -103,9 +110,16 @@ def test_endpoints_are_listed_per_organization_with_cursor_pages(team, other_tea
 
 def test_an_admin_changes_an_endpoint(team):
     endpoint = WebhookEndpointFactory(organization=team.org, event_types=["member.added"])
-    response = call(session(team.admin), "patch", endpoints_url(team.org, endpoint.pk), {
-        "url": URL, "description": "New", "event_types": [],
-    })
+    response = call(
+        session(team.admin),
+        "patch",
+        endpoints_url(team.org, endpoint.pk),
+        {
+            "url": URL,
+            "description": "New",
+            "event_types": [],
+        },
+    )
     assert response.status_code == 200, response.content
     assert (response.json()["url"], response.json()["event_types"]) == (URL, [])
     endpoint.refresh_from_db()
@@ -164,8 +178,9 @@ def test_sending_a_test_event_queues_a_delivery(team):
 
 def test_a_disabled_endpoint_cannot_be_tested(team):
     endpoint = WebhookEndpointFactory(organization=team.org, active=False)
-    assert_error(call(session(team.admin), "post", endpoints_url(team.org, endpoint.pk, "test")), 409,
-                 "endpoint_disabled")
+    assert_error(
+        call(session(team.admin), "post", endpoints_url(team.org, endpoint.pk, "test")), 409, "endpoint_disabled"
+    )
     assert not WebhookDelivery.objects.for_org(team.org).exists()
 
 
@@ -234,16 +249,25 @@ def test_the_delivery_log_pages_with_a_cursor(team):
 
 def test_a_delivery_shows_its_event_and_last_attempt(team):
     delivery = WebhookDeliveryFactory(
-        endpoint=WebhookEndpointFactory(organization=team.org), response_status=500, latency_ms=42,
-        response_body="oops", error="HTTP 500.", attempts=3,
+        endpoint=WebhookEndpointFactory(organization=team.org),
+        response_status=500,
+        latency_ms=42,
+        response_body="oops",
+        error="HTTP 500.",
+        attempts=3,
     )
     body = session(team.admin).get(deliveries_url(team.org, delivery.pk)).json()
     assert body["event"] == {
-        "id": delivery.event_id, "type": "member.added", "created": int(delivery.event.created_at.timestamp()),
+        "id": delivery.event_id,
+        "type": "member.added",
+        "created": int(delivery.event.created_at.timestamp()),
         "data": {"user": {"email": "ana@example.com"}},
     }
     assert (body["response_status"], body["latency_ms"], body["response_body"], body["attempts"]) == (
-        500, 42, "oops", 3
+        500,
+        42,
+        "oops",
+        3,
     )
     assert body["endpoint"] == delivery.endpoint_id and body["state"] == "failed"
 

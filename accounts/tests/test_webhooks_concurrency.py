@@ -31,8 +31,9 @@ def due_deliveries(receiver, count: int) -> list[WebhookDelivery]:
     organization = OrganizationFactory()
     endpoint = WebhookEndpointFactory(organization=organization, url=receiver.url)
     return [
-        WebhookDeliveryFactory(endpoint=endpoint, state=WebhookDelivery.State.PENDING, attempts=0,
-                               next_attempt_at=timezone.now())
+        WebhookDeliveryFactory(
+            endpoint=endpoint, state=WebhookDelivery.State.PENDING, attempts=0, next_attempt_at=timezone.now()
+        )
         for _ in range(count)
     ]
 

@@ -87,7 +87,9 @@ def test_an_event_arrives_signed_so_the_documented_recipe_verifies_it(
     request = receiver.requests[0]
     header = request.headers["AsterAI-Signature"]
     assert json.loads(request.body) == {
-        "id": event.id, "type": "member.added", "created": int(event.created_at.timestamp()),
+        "id": event.id,
+        "type": "member.added",
+        "created": int(event.created_at.timestamp()),
         "data": {"user": {"email": "ana@example.com"}, "role": "trader"},
     }
     assert request.headers["Content-Type"] == "application/json"
@@ -316,9 +318,7 @@ def test_a_delivery_to_an_endpoint_disabled_meanwhile_is_failed_without_sending(
     assert receiver.requests == []
 
 
-def test_redelivery_sends_the_same_event_again_as_a_new_delivery(
-    team, receiver, django_capture_on_commit_callbacks
-):
+def test_redelivery_sends_the_same_event_again_as_a_new_delivery(team, receiver, django_capture_on_commit_callbacks):
     issued = add_endpoint(team, receiver)
     receiver.behaviour.status = 500
     event = emit(team)
@@ -424,8 +424,9 @@ def test_the_payload_builders_produce_the_documented_shapes(team):
     removed = member_data(membership, reason="left")
     updated = organization_data(team.org, changes={"name": {"from": "Old", "to": team.org.name}})
 
-    assert added == {"member": {"id": membership.pk, "user_id": team.trader.pk, "email": team.trader.email,
-                                "role": "trader"}}
+    assert added == {
+        "member": {"id": membership.pk, "user_id": team.trader.pk, "email": team.trader.email, "role": "trader"}
+    }
     assert removed == {**added, "reason": "left"}
     assert updated["organization"] == {"slug": team.org.slug, "name": team.org.name, "require_2fa": False}
     for name, data in [("member.added", added), ("member.removed", removed), ("organization.updated", updated)]:

@@ -48,13 +48,16 @@ def tls(monkeypatch, tmp_path):
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _certificate("Test CA", "Test CA", ca_key.public_key(), ca_key, ca=True)
     leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = _certificate("hooks.example.test", "Test CA", leaf_key.public_key(), ca_key, ca=False,
-                        dns_name="hooks.example.test")
+    leaf = _certificate(
+        "hooks.example.test", "Test CA", leaf_key.public_key(), ca_key, ca=False, dns_name="hooks.example.test"
+    )
     directory = tmp_path
     (directory / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    (directory / "leaf.key").write_bytes(leaf_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ))
+    (directory / "leaf.key").write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
 
     monkeypatch.setattr(ssl, "_create_default_https_context", lambda: ssl.create_default_context(cadata=ca_pem))
@@ -74,7 +77,8 @@ def tls(monkeypatch, tmp_path):
 def dns(monkeypatch):
     records: dict[str, str] = {}
     monkeypatch.setattr(
-        ssrf, "_getaddrinfo",
+        ssrf,
+        "_getaddrinfo",
         lambda host, port, *a, **k: [(2, 1, 6, "", (records[host], port))],
     )
     return records

@@ -120,7 +120,10 @@ def test_rotating_the_secret_from_the_page_shows_the_new_one(team, client_for):
 
 def test_the_delivery_log_shows_status_code_latency_attempts_and_body(team, client_for):
     delivery = WebhookDeliveryFactory(
-        endpoint=WebhookEndpointFactory(organization=team.org), response_status=503, latency_ms=321, attempts=4,
+        endpoint=WebhookEndpointFactory(organization=team.org),
+        response_status=503,
+        latency_ms=321,
+        attempts=4,
         response_body="upstream unavailable",
     )
     client = client_for(team.admin)

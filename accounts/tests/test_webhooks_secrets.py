@@ -64,5 +64,7 @@ def test_the_secret_is_in_no_audit_record_and_no_log_line(team, caplog, capsys):
     for secret in (issued.secret, rotated.secret):
         assert secret not in str(stored) and secret not in str(audit) and secret not in output
     assert {row["action"] for row in audit} >= {
-        "webhook_endpoint.created", "webhook_endpoint.secret_rotated", "webhook_endpoint.test_sent",
+        "webhook_endpoint.created",
+        "webhook_endpoint.secret_rotated",
+        "webhook_endpoint.test_sent",
     }

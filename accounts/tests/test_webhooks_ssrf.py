@@ -61,16 +61,25 @@ def create(team, url: str) -> WebhookEndpoint:
 
 # Expected from the IANA special-purpose registries (RFC 6890 and successors), by hand.
 REFUSED = [
-    "10.0.0.5", "172.16.0.1", "192.168.1.1",  # RFC 1918
-    "127.0.0.1", "::1",  # loopback
-    "169.254.169.254", "fe80::1",  # link-local (the cloud metadata service)
-    "0.0.0.0", "::",  # unspecified
+    "10.0.0.5",
+    "172.16.0.1",
+    "192.168.1.1",  # RFC 1918
+    "127.0.0.1",
+    "::1",  # loopback
+    "169.254.169.254",
+    "fe80::1",  # link-local (the cloud metadata service)
+    "0.0.0.0",
+    "::",  # unspecified
     "100.64.0.1",  # carrier-grade NAT
-    "224.0.0.1", "ff02::1",  # multicast
-    "240.0.0.1", "255.255.255.255",  # reserved, broadcast
-    "192.0.2.1", "198.18.0.1",  # documentation, benchmarking
+    "224.0.0.1",
+    "ff02::1",  # multicast
+    "240.0.0.1",
+    "255.255.255.255",  # reserved, broadcast
+    "192.0.2.1",
+    "198.18.0.1",  # documentation, benchmarking
     "fc00::1",  # unique local
-    "::ffff:10.0.0.5", "::ffff:127.0.0.1",  # IPv4-mapped private
+    "::ffff:10.0.0.5",
+    "::ffff:127.0.0.1",  # IPv4-mapped private
     "64:ff9b::a00:5",  # NAT64 of 10.0.0.5
     "2002:a00:5::1",  # 6to4 of 10.0.0.5
 ]
@@ -97,8 +106,14 @@ def test_the_allow_list_lets_chosen_networks_through():
 
 @NOTHING_ALLOWED
 @pytest.mark.parametrize(
-    "url", ["https://10.0.0.5/hook", "https://169.254.169.254/latest/meta-data/", "https://[::1]:8443/hook",
-            "https://[fe80::1]/", "https://0.0.0.0/"],
+    "url",
+    [
+        "https://10.0.0.5/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]:8443/hook",
+        "https://[fe80::1]/",
+        "https://0.0.0.0/",
+    ],
 )
 def test_a_literal_private_address_is_refused_when_saving(team, url):
     with pytest.raises(ApplicationError) as refused:
@@ -168,9 +183,7 @@ def test_the_request_goes_to_the_address_that_was_checked(team, receiver, dns):
 
 
 @ONLY_127_0_0_1
-def test_a_name_that_later_resolves_to_a_private_address_is_refused_at_send_time(
-    team, receiver, private_target, dns
-):
+def test_a_name_that_later_resolves_to_a_private_address_is_refused_at_send_time(team, receiver, private_target, dns):
     """DNS rebinding: public (here: allow-listed) when saved, private when sent."""
     dns["hooks.example.test"] = ["127.0.0.1"]
     create(team, f"http://hooks.example.test:{private_target.port}/hooks/asterai")

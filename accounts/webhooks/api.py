@@ -8,7 +8,6 @@ from typing import Any
 import django_filters
 from django.urls import path
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
-from asterweb.serializers import StrictSerializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -22,6 +21,7 @@ from accounts.webhooks import services
 from accounts.webhooks.events import EVENT_TYPES
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from asterweb.api_errors import error_responses
+from asterweb.serializers import StrictSerializer
 
 TAGS = ["webhooks"]
 
@@ -30,23 +30,35 @@ TAGS = ["webhooks"]
 
 def _event_type_field(**kwargs: Any) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.ChoiceField(choices=list(EVENT_TYPES)), max_length=len(EVENT_TYPES),
-        help_text="Event types to send; empty means every type, including ones added later.", **kwargs,
+        child=serializers.ChoiceField(choices=list(EVENT_TYPES)),
+        max_length=len(EVENT_TYPES),
+        help_text="Event types to send; empty means every type, including ones added later.",
+        **kwargs,
     )
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
     event_types = serializers.ListField(child=serializers.CharField(), help_text="Empty: every event type.")
     previous_secret_valid_until = serializers.DateTimeField(
-        source="previous_secret_expires_at", allow_null=True,
+        source="previous_secret_expires_at",
+        allow_null=True,
         help_text="After a rotation, until when the previous secret also signs requests.",
     )
 
     class Meta:
         model = WebhookEndpoint
         fields = [
-            "id", "url", "description", "event_types", "active", "created_at", "updated_at", "disabled_at",
-            "disabled_reason", "failing_since", "previous_secret_valid_until",
+            "id",
+            "url",
+            "description",
+            "event_types",
+            "active",
+            "created_at",
+            "updated_at",
+            "disabled_at",
+            "disabled_reason",
+            "failing_since",
+            "previous_secret_valid_until",
         ]
         read_only_fields = fields
 
@@ -99,8 +111,19 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
         fields = [
-            "id", "event", "endpoint", "state", "attempts", "created_at", "first_attempt_at", "last_attempt_at",
-            "next_attempt_at", "response_status", "latency_ms", "response_body", "error",
+            "id",
+            "event",
+            "endpoint",
+            "state",
+            "attempts",
+            "created_at",
+            "first_attempt_at",
+            "last_attempt_at",
+            "next_attempt_at",
+            "response_status",
+            "latency_ms",
+            "response_body",
+            "error",
         ]
         read_only_fields = fields
 
@@ -114,9 +137,16 @@ class WebhookEventTypeSerializer(serializers.Serializer):
 # --- endpoints --------------------------------------------------------------------------
 
 _ENDPOINT_EXAMPLE = {
-    "id": 7, "url": "https://example.com/hooks/asterai", "description": "Ops alerts",
-    "event_types": ["member.added", "member.removed"], "active": True, "created_at": "2026-11-22T10:00:00Z",
-    "updated_at": "2026-11-22T10:00:00Z", "disabled_at": None, "disabled_reason": "", "failing_since": None,
+    "id": 7,
+    "url": "https://example.com/hooks/asterai",
+    "description": "Ops alerts",
+    "event_types": ["member.added", "member.removed"],
+    "active": True,
+    "created_at": "2026-11-22T10:00:00Z",
+    "updated_at": "2026-11-22T10:00:00Z",
+    "disabled_at": None,
+    "disabled_reason": "",
+    "failing_since": None,
     "previous_secret_valid_until": None,
 }
 
@@ -136,36 +166,46 @@ _ENDPOINT_EXAMPLE = {
         responses={201: WebhookEndpointIssuedSerializer, **error_responses(400, 409)},
         examples=[
             OpenApiExample(
-                "Membership changes only", request_only=True,
-                value={"url": "https://example.com/hooks/asterai", "description": "Ops alerts",
-                       "event_types": ["member.added", "member.removed"]},
+                "Membership changes only",
+                request_only=True,
+                value={
+                    "url": "https://example.com/hooks/asterai",
+                    "description": "Ops alerts",
+                    "event_types": ["member.added", "member.removed"],
+                },
             ),
             OpenApiExample(
-                "Created", response_only=True, status_codes=["201"],
+                "Created",
+                response_only=True,
+                status_codes=["201"],
                 value={**_ENDPOINT_EXAMPLE, "secret": "whsec_hT3v0o1q8c5bQe7l2JmWkq4yZp9sRa6dXfNgUiCtVbE"},
             ),
         ],
     ),
     partial_update=extend_schema(
-        summary="Change a webhook endpoint", request=WebhookEndpointUpdateSerializer,
+        summary="Change a webhook endpoint",
+        request=WebhookEndpointUpdateSerializer,
         responses={200: WebhookEndpointSerializer, **error_responses(400)},
         examples=[OpenApiExample("Re-enable", request_only=True, value={"active": True})],
     ),
     destroy=extend_schema(
-        summary="Delete a webhook endpoint", description="Its delivery log goes with it.",
+        summary="Delete a webhook endpoint",
+        description="Its delivery log goes with it.",
         responses={204: None, **error_responses()},
     ),
     test=extend_schema(
         summary="Send a test event",
         description="Queues a `webhook.test` event to this endpoint (whatever it subscribes to) and returns "
         "the delivery; follow it in the delivery log.",
-        request=None, responses={202: WebhookDeliverySerializer, **error_responses(409)},
+        request=None,
+        responses={202: WebhookDeliverySerializer, **error_responses(409)},
     ),
     rotate_secret=extend_schema(
         summary="Rotate the signing secret",
         description="Returns a new secret, shown once. For 24 hours requests carry a second `v1` signature "
         "made with the previous secret.",
-        request=None, responses={200: WebhookEndpointIssuedSerializer, **error_responses()},
+        request=None,
+        responses={200: WebhookEndpointIssuedSerializer, **error_responses()},
     ),
 )
 @extend_schema(tags=TAGS)
@@ -175,11 +215,19 @@ class WebhookEndpointViewSet(
     model = WebhookEndpoint
     serializer_class = WebhookEndpointSerializer
     required_roles = {
-        "list": Role.ADMIN, "retrieve": Role.ADMIN, "create": Role.ADMIN, "partial_update": Role.ADMIN,
-        "destroy": Role.ADMIN, "test": Role.ADMIN, "rotate_secret": Role.ADMIN,
+        "list": Role.ADMIN,
+        "retrieve": Role.ADMIN,
+        "create": Role.ADMIN,
+        "partial_update": Role.ADMIN,
+        "destroy": Role.ADMIN,
+        "test": Role.ADMIN,
+        "rotate_secret": Role.ADMIN,
     }
     required_scopes = {
-        "create": Scope.ADMIN, "partial_update": Scope.ADMIN, "destroy": Scope.ADMIN, "test": Scope.ADMIN,
+        "create": Scope.ADMIN,
+        "partial_update": Scope.ADMIN,
+        "destroy": Scope.ADMIN,
+        "test": Scope.ADMIN,
         "rotate_secret": Scope.ADMIN,
     }
     idempotent_actions = ("create", "test")
@@ -246,7 +294,8 @@ class WebhookDeliveryFilter(django_filters.FilterSet):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List webhook deliveries", description="The delivery log, newest first.",
+        summary="List webhook deliveries",
+        description="The delivery log, newest first.",
         responses={200: WebhookDeliverySerializer(many=True), **error_responses(400)},
     ),
     retrieve=extend_schema(
@@ -256,7 +305,8 @@ class WebhookDeliveryFilter(django_filters.FilterSet):
         summary="Redeliver",
         description="Sends the delivery's event to its endpoint again, as a new delivery (same event id) with "
         "its own retries.",
-        request=None, responses={202: WebhookDeliverySerializer, **error_responses(409)},
+        request=None,
+        responses={202: WebhookDeliverySerializer, **error_responses(409)},
     ),
 )
 @extend_schema(tags=TAGS)
@@ -288,8 +338,10 @@ class WebhookEventTypeListView(OrganizationAPIView):
     required_roles = {"get": Role.VIEWER}
 
     @extend_schema(
-        summary="List webhook event types", description="The types an endpoint can subscribe to.",
-        responses={200: WebhookEventTypeSerializer(many=True), **error_responses()}, tags=TAGS,
+        summary="List webhook event types",
+        description="The types an endpoint can subscribe to.",
+        responses={200: WebhookEventTypeSerializer(many=True), **error_responses()},
+        tags=TAGS,
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
         return Response(WebhookEventTypeSerializer(EVENT_TYPES.values(), many=True).data)

@@ -281,8 +281,13 @@ def _settle(claim: Claim, result: SendResult, *, final: bool = False) -> None:
             update_fields=["state", "next_attempt_at", "response_status", "latency_ms", "response_body", "error"]
         )
     log.info(
-        "webhook_attempt", delivery_id=claim.delivery_id, attempt=claim.attempt, ok=result.ok,
-        status=result.status, latency_ms=result.latency_ms, state=delivery.state,
+        "webhook_attempt",
+        delivery_id=claim.delivery_id,
+        attempt=claim.attempt,
+        ok=result.ok,
+        status=result.status,
+        latency_ms=result.latency_ms,
+        state=delivery.state,
     )
     if disabled is not None:
         log.warning("webhook_endpoint_disabled", endpoint_id=disabled.pk)
@@ -315,7 +320,9 @@ def _note_endpoint_health(delivery: WebhookDelivery, *, ok: bool, now: datetime)
         state=WebhookDelivery.State.FAILED, next_attempt_at=None, error="The endpoint was disabled."
     )
     audit_record(
-        action="webhook_endpoint.disabled", organization=endpoint.organization, target=endpoint,
+        action="webhook_endpoint.disabled",
+        organization=endpoint.organization,
+        target=endpoint,
         details={"url": endpoint.url, "failing_since": endpoint.failing_since.isoformat()},
     )
     transaction.on_commit(lambda: _email_admins_endpoint_disabled(endpoint))
@@ -338,7 +345,9 @@ def _email_admins_endpoint_disabled(endpoint: WebhookEndpoint) -> None:
     for membership in recipients:
         send_mail(
             subject=f"[AsterAI] A webhook endpoint of {organization.name} was disabled",
-            message=message, from_email=None, recipient_list=[membership.user.email],
+            message=message,
+            from_email=None,
+            recipient_list=[membership.user.email],
         )
 
 
@@ -350,7 +359,9 @@ def _send(prepared: _Prepared) -> tuple[_Prepared, SendResult]:
 
 
 def webhook_deliveries_send_due(
-    *, batch_size: int = CLAIM_BATCH_SIZE, budget_seconds: float = SWEEP_BUDGET_SECONDS,
+    *,
+    batch_size: int = CLAIM_BATCH_SIZE,
+    budget_seconds: float = SWEEP_BUDGET_SECONDS,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Claim and send due deliveries, a batch at a time (each batch's requests in parallel),

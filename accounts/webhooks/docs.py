@@ -31,7 +31,7 @@ def verify_asterai_signature(payload: bytes, header: str, secret: str,
     return any(hmac.compare_digest(expected, signature) for signature in signatures)
 '''
 
-DJANGO_VIEW_SNIPPET = '''\
+DJANGO_VIEW_SNIPPET = """\
 import json
 
 from django.http import HttpResponse
@@ -52,4 +52,4 @@ def asterai_webhook(request):
         return HttpResponse(status=200)
     handle(event["type"], event["data"])  # keep this quick, or queue it
     return HttpResponse(status=200)
-'''
+"""

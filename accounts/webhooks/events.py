@@ -21,19 +21,23 @@ class EventType:
 
 _TYPES = [
     EventType(
-        "webhook.test", "A test event, sent on request from the webhook pages or the API.",
+        "webhook.test",
+        "A test event, sent on request from the webhook pages or the API.",
         {"message": "A test event from AsterAI.", "endpoint_id": 7, "requested_by": "ana@example.com"},
     ),
     EventType(
-        "member.added", "Someone joined the organization (accepted an invitation).",
+        "member.added",
+        "Someone joined the organization (accepted an invitation).",
         {"member": _MEMBER},
     ),
     EventType(
-        "member.removed", "A member was removed from the organization, or left it.",
+        "member.removed",
+        "A member was removed from the organization, or left it.",
         {"member": _MEMBER, "reason": "removed"},  # "removed" or "left"
     ),
     EventType(
-        "organization.updated", "The organization's name or settings changed.",
+        "organization.updated",
+        "The organization's name or settings changed.",
         {
             "organization": {"slug": "acme", "name": "Acme Capital", "require_2fa": True},
             "changes": {"name": {"from": "Acme", "to": "Acme Capital"}},
@@ -63,7 +67,9 @@ def member_data(membership: Membership, *, reason: str | None = None) -> dict[st
     """``data`` of member.added, and of member.removed with ``reason`` "removed" or "left"."""
     data: dict[str, Any] = {
         "member": {
-            "id": membership.pk, "user_id": membership.user_id, "email": membership.user.email,
+            "id": membership.pk,
+            "user_id": membership.user_id,
+            "email": membership.user.email,
             "role": membership.role,
         }
     }
@@ -76,7 +82,9 @@ def organization_data(organization: Organization, *, changes: dict[str, Any]) ->
     """``data`` of organization.updated: the organization now, and ``{field: {"from", "to"}}``."""
     return {
         "organization": {
-            "slug": organization.slug, "name": organization.name, "require_2fa": organization.require_2fa,
+            "slug": organization.slug,
+            "name": organization.name,
+            "require_2fa": organization.require_2fa,
         },
         "changes": changes,
     }

@@ -15,13 +15,16 @@ def _event_type_labels() -> list[tuple[str, str]]:
 
 class WebhookEndpointForm(forms.Form):
     url = forms.CharField(
-        label="Endpoint URL", max_length=MAX_URL_LENGTH,
+        label="Endpoint URL",
+        max_length=MAX_URL_LENGTH,
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks/asterai"}),
         help_text="An HTTPS URL on the public internet. Redirects are not followed.",
     )
     description = forms.CharField(max_length=MAX_DESCRIPTION_LENGTH, required=False)
     event_types = forms.MultipleChoiceField(
-        label="Events to send", choices=_event_type_labels, required=False,
+        label="Events to send",
+        choices=_event_type_labels,
+        required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Leave all unticked to receive every event type, including ones added later.",
     )

@@ -98,9 +98,7 @@ class WebhookDelivery(TenantModel):
         verbose_name_plural = "webhook deliveries"
         indexes = [
             # The sweep's claim: due pending deliveries, oldest due first.
-            models.Index(
-                fields=["next_attempt_at"], name="webhook_delivery_due", condition=models.Q(state="pending")
-            ),
+            models.Index(fields=["next_attempt_at"], name="webhook_delivery_due", condition=models.Q(state="pending")),
             models.Index(fields=["organization", "-created_at"], name="webhook_delivery_org_time"),
             models.Index(fields=["endpoint", "-created_at"], name="webhook_delivery_endpoint_time"),
         ]

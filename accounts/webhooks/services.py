@@ -98,11 +98,18 @@ def webhook_endpoint_create(
                 code="too_many_endpoints",
             )
         endpoint = WebhookEndpoint.objects.create(
-            organization=organization, url=url, description=description, event_types=event_types,
-            active=active, secret_encrypted=crypto.encrypt(secret),
+            organization=organization,
+            url=url,
+            description=description,
+            event_types=event_types,
+            active=active,
+            secret_encrypted=crypto.encrypt(secret),
         )
         audit_record(
-            action="webhook_endpoint.created", organization=organization, actor=actor, target=endpoint,
+            action="webhook_endpoint.created",
+            organization=organization,
+            actor=actor,
+            target=endpoint,
             details=_describe(endpoint),
         )
     return IssuedEndpoint(endpoint=endpoint, secret=secret)
@@ -143,7 +150,10 @@ def webhook_endpoint_update(
         endpoint.updated_at = timezone.now()
         endpoint.save()
         audit_record(
-            action="webhook_endpoint.updated", organization=organization, actor=actor, target=endpoint,
+            action="webhook_endpoint.updated",
+            organization=organization,
+            actor=actor,
+            target=endpoint,
             details=changes,
         )
     return endpoint
@@ -154,7 +164,10 @@ def webhook_endpoint_delete(*, organization: Organization, actor: User, endpoint
     """Remove an endpoint with its delivery log; nothing more is sent to it."""
     _own(organization, endpoint)
     audit_record(
-        action="webhook_endpoint.deleted", organization=organization, actor=actor, target=endpoint,
+        action="webhook_endpoint.deleted",
+        organization=organization,
+        actor=actor,
+        target=endpoint,
         details=_describe(endpoint),
     )
     endpoint.delete()
@@ -176,7 +189,10 @@ def webhook_endpoint_rotate_secret(
     endpoint.updated_at = now
     endpoint.save()
     audit_record(
-        action="webhook_endpoint.secret_rotated", organization=organization, actor=actor, target=endpoint,
+        action="webhook_endpoint.secret_rotated",
+        organization=organization,
+        actor=actor,
+        target=endpoint,
         details={"previous_valid_until": endpoint.previous_secret_expires_at.isoformat()},
     )
     return IssuedEndpoint(endpoint=endpoint, secret=secret)
@@ -224,12 +240,16 @@ def webhook_send_test_event(*, organization: Organization, actor: User, endpoint
     """Send a ``webhook.test`` event to this one endpoint, whatever it subscribes to."""
     _own(organization, endpoint)
     event = WebhookEvent.objects.create(
-        organization=organization, type=TEST_EVENT,
+        organization=organization,
+        type=TEST_EVENT,
         data={"message": "A test event from AsterAI.", "endpoint_id": endpoint.pk, "requested_by": actor.email},
     )
     delivery = _deliver_now(organization=organization, event=event, endpoint=endpoint)
     audit_record(
-        action="webhook_endpoint.test_sent", organization=organization, actor=actor, target=endpoint,
+        action="webhook_endpoint.test_sent",
+        organization=organization,
+        actor=actor,
+        target=endpoint,
         details={"event_id": event.id},
     )
     return delivery
@@ -245,7 +265,10 @@ def webhook_delivery_redeliver(
         raise NotFoundError("No such webhook delivery.")
     redelivery = _deliver_now(organization=organization, event=delivery.event, endpoint=delivery.endpoint)
     audit_record(
-        action="webhook_delivery.redelivered", organization=organization, actor=actor, target=delivery.endpoint,
+        action="webhook_delivery.redelivered",
+        organization=organization,
+        actor=actor,
+        target=delivery.endpoint,
         details={"event_id": delivery.event_id, "delivery_id": delivery.pk, "redelivery_id": redelivery.pk},
     )
     return redelivery

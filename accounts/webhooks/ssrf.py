@@ -75,8 +75,13 @@ def address_is_allowed(address: str) -> bool:
     if embedded is not None:
         return address_is_allowed(str(embedded))
     forbidden = (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified or not ip.is_global
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
     )
     return not forbidden
 

@@ -50,7 +50,8 @@ def _render_secret(request: HttpRequest, issued: services.IssuedEndpoint, *, rot
     """The secret is rendered in the POST's own response and nowhere else: it is never stored in
     clear, put in the session, or shown again. ``no-store`` keeps it out of the browser's cache."""
     response = render(
-        request, "webhooks/endpoint_secret.html",
+        request,
+        "webhooks/endpoint_secret.html",
         {"endpoint": issued.endpoint, "secret": issued.secret, "rotated": rotated},
     )
     response["Cache-Control"] = "no-store"
@@ -85,7 +86,9 @@ def webhook_create(request: HttpRequest) -> HttpResponse:
 def webhook_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint(request, endpoint_id)
     initial = {
-        "url": endpoint.url, "description": endpoint.description, "event_types": endpoint.event_types,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": endpoint.event_types,
         "active": endpoint.active,
     }
     form = WebhookEndpointEditForm(request.POST or None, initial=initial)

@@ -10,9 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_production_settings_pass_the_deploy_check():
-    env = {
-        key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}
-    }
+    env = {key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}}
     env.update(
         SECRET_KEY=secrets.token_urlsafe(50),
         API_KEY_HMAC_SECRET=secrets.token_urlsafe(50),
@@ -22,9 +20,20 @@ def test_production_settings_pass_the_deploy_check():
         REDIS_URL="redis://redis:6379/0",
     )
     result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING",
-         "--settings=asterweb.settings.prod"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "manage.py",
+            "check",
+            "--deploy",
+            "--fail-level",
+            "WARNING",
+            "--settings=asterweb.settings.prod",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
@@ -35,7 +44,11 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
     env.update(ALLOWED_HOSTS="asterai.example.com", DATABASE_URL="postgres://a:b@db/asterai")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--settings=asterweb.settings.prod"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
@@ -46,13 +59,25 @@ def test_secrets_can_come_from_files(tmp_path):
     secret_file.write_text("from-a-file-" + "x" * 50)
     env = {key: value for key, value in os.environ.items() if key not in {"SECRET_KEY", "DJANGO_SETTINGS_MODULE"}}
     env.update(
-        SECRET_KEY_FILE=str(secret_file), API_KEY_HMAC_SECRET="x" * 50, ALLOWED_HOSTS="asterai.example.com",
+        SECRET_KEY_FILE=str(secret_file),
+        API_KEY_HMAC_SECRET="x" * 50,
+        ALLOWED_HOSTS="asterai.example.com",
         FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         DATABASE_URL="postgres://a:b@db/asterai",
     )
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--settings=asterweb.settings.prod", "-c",
-         "from django.conf import settings; print(settings.SECRET_KEY)"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "--settings=asterweb.settings.prod",
+            "-c",
+            "from django.conf import settings; print(settings.SECRET_KEY)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.stdout.strip().splitlines()[-1] == "from-a-file-" + "x" * 50, result.stderr

@@ -55,11 +55,14 @@ def test_passwords_and_reset_keys_never_reach_the_log(client, capsys, team):
 
 def test_secret_named_keys_are_redacted_at_any_depth():
     event = redact_secrets(
-        None, "info",
+        None,
+        "info",
         {"event": "x", "password": "p", "nested": {"api_key": "k", "fine": "v"}, "Authorization": "Bearer abc"},
     )
     assert event == {
-        "event": "x", "password": "[redacted]", "nested": {"api_key": "[redacted]", "fine": "v"},
+        "event": "x",
+        "password": "[redacted]",
+        "nested": {"api_key": "[redacted]", "fine": "v"},
         "Authorization": "[redacted]",
     }
 

@@ -82,8 +82,15 @@ def _address(value: str, field: str) -> str:
     return value.lower()
 
 
-def credentials_parse(*, kind: str, private_key: str = "", wallet_address: str = "", api_key: str = "",
-                      secret: str = "", password: str = "") -> ExchangeCredentials:
+def credentials_parse(
+    *,
+    kind: str,
+    private_key: str = "",
+    wallet_address: str = "",
+    api_key: str = "",
+    secret: str = "",
+    password: str = "",
+) -> ExchangeCredentials:
     """Validate typed credentials. An agent key must act for a *different* main wallet."""
     if kind == "agent_key":
         key = _private_key(private_key, "private_key")
@@ -98,8 +105,9 @@ def credentials_parse(*, kind: str, private_key: str = "", wallet_address: str =
     if kind == "api_key":
         if not api_key.strip() or not secret.strip():
             raise CredentialsInvalid("api_key", "Enter both the API key and its secret.")
-        return ExchangeCredentials(kind=kind, api_key=api_key.strip(), secret=secret.strip(),
-                                   password=password.strip() or None)
+        return ExchangeCredentials(
+            kind=kind, api_key=api_key.strip(), secret=secret.strip(), password=password.strip() or None
+        )
     if kind == "none":
         return ExchangeCredentials(kind=kind)
     raise CredentialsInvalid("credential_kind", "Choose how to connect: agent key, main wallet key or API key.")

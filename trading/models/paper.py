@@ -46,7 +46,11 @@ class PaperAccount(TenantModel):
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="paper_accounts")
     exchange_account = models.OneToOneField(
-        "trading.ExchangeAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        "trading.ExchangeAccount",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
         help_text="The paper-mode exchange account this simulates.",
     )
     name = models.CharField(max_length=100)

@@ -70,19 +70,31 @@ def exchange_account_create(
     try:
         with transaction.atomic():
             account = ExchangeAccount.objects.create(
-                organization=organization, exchange_id=exchange_id, label=label, mode=mode,
+                organization=organization,
+                exchange_id=exchange_id,
+                label=label,
+                mode=mode,
                 credential_kind=credentials.kind,
                 credentials_encrypted=crypto.encrypt(credentials.to_json()) if credentials.kind != "none" else "",
                 fingerprint=credentials.fingerprint(),
                 main_key_risk_accepted_at=now if credentials.kind == "main_key" else None,
-                created_by=actor, credentials_updated_at=now if credentials.kind != "none" else None,
+                created_by=actor,
+                credentials_updated_at=now if credentials.kind != "none" else None,
             )
     except IntegrityError as exc:
         raise ConflictError(f"You already have an account named “{label}”.", fields={"label": ["Taken."]}) from exc
     audit_record(
-        action="exchange_account.created", organization=organization, actor=actor, target=account,
-        details={"exchange_id": exchange_id, "label": label, "mode": mode, "credential_kind": credentials.kind,
-                 "fingerprint": account.fingerprint},
+        action="exchange_account.created",
+        organization=organization,
+        actor=actor,
+        target=account,
+        details={
+            "exchange_id": exchange_id,
+            "label": label,
+            "mode": mode,
+            "credential_kind": credentials.kind,
+            "fingerprint": account.fingerprint,
+        },
     )
     return account
 
@@ -110,9 +122,15 @@ def exchange_account_replace_credentials(
     account.status, account.last_check_message, account.last_checked_at = ExchangeAccount.Status.UNTESTED, "", None
     account.save()
     audit_record(
-        action="exchange_account.credentials_replaced", organization=organization, actor=actor, target=account,
-        details={"credential_kind": credentials.kind, "fingerprint": account.fingerprint,
-                 "previous_fingerprint": previous},
+        action="exchange_account.credentials_replaced",
+        organization=organization,
+        actor=actor,
+        target=account,
+        details={
+            "credential_kind": credentials.kind,
+            "fingerprint": account.fingerprint,
+            "previous_fingerprint": previous,
+        },
     )
     return account
 
@@ -131,20 +149,27 @@ def exchange_account_adapter(account: ExchangeAccount) -> ExchangeAdapter:
     return adapter_for(account.exchange_id, exchange_account_credentials(account))
 
 
-def exchange_account_test(*, organization: Organization, actor: User | None, account: ExchangeAccount) -> ConnectionReport:
+def exchange_account_test(
+    *, organization: Organization, actor: User | None, account: ExchangeAccount
+) -> ConnectionReport:
     """Check the credentials against the exchange (balance and permissions) and record the outcome."""
     try:
         report = exchange_account_adapter(account).check_connection()
     except ExchangeError as error:
-        report = ConnectionReport(ok=False, account=account.fingerprint or None, can_trade=False,
-                                  can_withdraw=None, message=str(error)[:500])
+        report = ConnectionReport(
+            ok=False, account=account.fingerprint or None, can_trade=False, can_withdraw=None, message=str(error)[:500]
+        )
     ExchangeAccount.objects.for_org(organization).filter(pk=account.pk).update(
         status=ExchangeAccount.Status.OK if report.ok else ExchangeAccount.Status.FAILED,
-        last_checked_at=timezone.now(), last_check_message=report.message[:500],
+        last_checked_at=timezone.now(),
+        last_check_message=report.message[:500],
     )
     account.refresh_from_db()
     audit_record(
-        action="exchange_account.tested", organization=organization, actor=actor, target=account,
+        action="exchange_account.tested",
+        organization=organization,
+        actor=actor,
+        target=account,
         details={"ok": report.ok, "can_trade": report.can_trade, "can_withdraw": report.can_withdraw},
     )
     return report
@@ -156,7 +181,10 @@ def exchange_account_remove(*, organization: Organization, actor: User, account:
     if account.mode == ExchangeAccount.Mode.PAPER and account.label == PAPER_LABEL:
         raise ConflictError("Every organization keeps its paper account.", code="paper_account_required")
     audit_record(
-        action="exchange_account.removed", organization=organization, actor=actor, target=account,
+        action="exchange_account.removed",
+        organization=organization,
+        actor=actor,
+        target=account,
         details={"exchange_id": account.exchange_id, "label": account.label, "fingerprint": account.fingerprint},
     )
     account.delete()
@@ -166,8 +194,12 @@ def exchange_account_ensure_paper(*, organization: Organization) -> ExchangeAcco
     """The organization's paper account (created on first use; every organization has one)."""
     account, _ = ExchangeAccount.objects.for_org(organization).get_or_create(
         label=PAPER_LABEL,
-        defaults={"organization": organization, "exchange_id": PAPER_EXCHANGE_ID, "mode": ExchangeAccount.Mode.PAPER,
-                  "status": ExchangeAccount.Status.OK},
+        defaults={
+            "organization": organization,
+            "exchange_id": PAPER_EXCHANGE_ID,
+            "mode": ExchangeAccount.Mode.PAPER,
+            "status": ExchangeAccount.Status.OK,
+        },
     )
     return account
 

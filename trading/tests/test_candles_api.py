@@ -57,8 +57,13 @@ def test_the_last_daily_candle_is_marked_as_still_forming(team, daily_btc):
 
 @pytest.mark.parametrize(
     "params,field",
-    [({"timeframe": "7m"}, "timeframe"), ({"market_type": "option"}, "market_type"), ({"limit": 0}, "limit"),
-     ({"start": "2020-01-02", "end": "2020-01-01"}, "end"), ({"surprise": "1"}, "surprise")],
+    [
+        ({"timeframe": "7m"}, "timeframe"),
+        ({"market_type": "option"}, "market_type"),
+        ({"limit": 0}, "limit"),
+        ({"start": "2020-01-02", "end": "2020-01-01"}, "end"),
+        ({"surprise": "1"}, "surprise"),
+    ],
 )
 def test_bad_queries_get_a_400_naming_the_field(team, daily_btc, client_for, params, field):
     response = _query(client_for(team.viewer), team.org, **params)

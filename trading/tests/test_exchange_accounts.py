@@ -30,8 +30,13 @@ from trading.services import exchange_accounts as service
 
 def _connect(team, credentials: ExchangeCredentials, **extra) -> ExchangeAccount:
     return service.exchange_account_create(
-        organization=team.org, actor=team.owner, exchange_id="aster", label=extra.pop("label", "Aster"),
-        mode=ExchangeAccount.Mode.LIVE, credentials=credentials, **extra,
+        organization=team.org,
+        actor=team.owner,
+        exchange_id="aster",
+        label=extra.pop("label", "Aster"),
+        mode=ExchangeAccount.Mode.LIVE,
+        credentials=credentials,
+        **extra,
     )
 
 
@@ -39,7 +44,8 @@ def _connect(team, credentials: ExchangeCredentials, **extra) -> ExchangeAccount
 def local_aster(monkeypatch, aster_server):
     """Point the service's adapters at the local Aster server (the real CCXT runs unchanged)."""
     monkeypatch.setattr(
-        service, "adapter_for",
+        service,
+        "adapter_for",
         functools.partial(_adapter_for_local, urls=aster_server.ccxt_urls()),
     )
     return aster_server
@@ -125,12 +131,20 @@ def test_an_agent_key_for_its_own_wallet_is_refused():
 def test_an_unknown_exchange_id_and_a_wrong_credential_kind_are_refused(team, aster_wallets):
     with pytest.raises(ApplicationError, match="not an exchange"):
         service.exchange_account_create(
-            organization=team.org, actor=team.owner, exchange_id="no-such-exchange", label="x", mode="live",
+            organization=team.org,
+            actor=team.owner,
+            exchange_id="no-such-exchange",
+            label="x",
+            mode="live",
             credentials=aster_wallets.agent_credentials(),
         )
     with pytest.raises(ApplicationError, match="aster needs"):
         service.exchange_account_create(
-            organization=team.org, actor=team.owner, exchange_id="aster", label="x", mode="live",
+            organization=team.org,
+            actor=team.owner,
+            exchange_id="aster",
+            label="x",
+            mode="live",
             credentials=ExchangeCredentials(kind="api_key", api_key="k" * 20, secret="s" * 20),
         )
     assert ExchangeAccount.objects.for_org(team.org).filter(mode="live").count() == 0
@@ -186,7 +200,7 @@ def test_rotating_the_encryption_keys_re_encrypts_every_credential(team, aster_w
     old_token = ExchangeAccount.objects.for_org(team.org).get(pk=account.pk).credentials_encrypted
     new_key = Fernet.generate_key().decode()
     with override_settings(FIELD_ENCRYPTION_KEYS=[new_key, *settings.FIELD_ENCRYPTION_KEYS]):
-        call_command("rotate_encryption_keys", stdout=open(os.devnull, "w"))  # noqa: SIM115
+        call_command("rotate_encryption_keys", stdout=open(os.devnull, "w"))
     token = ExchangeAccount.objects.for_org(team.org).get(pk=account.pk).credentials_encrypted
     assert token != old_token
     # Only the new key is needed now: the old one can be dropped.
@@ -211,8 +225,13 @@ def test_a_database_dump_contains_no_plaintext_credential(team, aster_wallets):
     _connect(team, aster_wallets.agent_credentials())
     _connect(team, aster_wallets.main_credentials(), accept_main_key_risk=True, label="Main")
     db = connection.settings_dict
-    env = {**os.environ, "PGHOST": db["HOST"] or "", "PGPORT": str(db["PORT"] or ""), "PGUSER": db["USER"] or "",
-           "PGPASSWORD": db["PASSWORD"] or ""}
+    env = {
+        **os.environ,
+        "PGHOST": db["HOST"] or "",
+        "PGPORT": str(db["PORT"] or ""),
+        "PGUSER": db["USER"] or "",
+        "PGPASSWORD": db["PASSWORD"] or "",
+    }
     dump = subprocess.run(
         [pg_dump, "--data-only", db["NAME"]], env=env, capture_output=True, text=True, timeout=120, check=True
     ).stdout
@@ -227,10 +246,16 @@ def test_a_database_dump_contains_no_plaintext_credential(team, aster_wallets):
 def test_an_admin_connects_aster_through_the_page_and_never_sees_the_key_again(team, aster_wallets):
     client = reauthenticated_client(team.admin)
     url = reverse("exchange_account_add", args=[team.org.slug])
-    response = client.post(url, {
-        "label": "Aster desk", "exchange_id": "aster", "credential_kind": "agent_key",
-        "private_key": aster_wallets.agent.private_key, "wallet_address": aster_wallets.main.address,
-    })
+    response = client.post(
+        url,
+        {
+            "label": "Aster desk",
+            "exchange_id": "aster",
+            "credential_kind": "agent_key",
+            "private_key": aster_wallets.agent.private_key,
+            "wallet_address": aster_wallets.main.address,
+        },
+    )
     assert response.status_code == 302
     page = client.get(reverse("exchange_account_list", args=[team.org.slug])).content.decode()
     assert "Aster desk" in page and aster_wallets.main.address in page
@@ -239,10 +264,16 @@ def test_an_admin_connects_aster_through_the_page_and_never_sees_the_key_again(t
 
 def test_the_page_shows_a_clear_error_for_a_key_that_is_not_hex(team):
     client = reauthenticated_client(team.admin)
-    response = client.post(reverse("exchange_account_add", args=[team.org.slug]), {
-        "label": "Bad", "exchange_id": "aster", "credential_kind": "agent_key",
-        "private_key": "not-a-key", "wallet_address": "0x" + "1" * 40,
-    })
+    response = client.post(
+        reverse("exchange_account_add", args=[team.org.slug]),
+        {
+            "label": "Bad",
+            "exchange_id": "aster",
+            "credential_kind": "agent_key",
+            "private_key": "not-a-key",
+            "wallet_address": "0x" + "1" * 40,
+        },
+    )
     assert response.status_code == 400
     assert "64 hexadecimal characters" in response.content.decode()
     assert "not-a-key" not in response.content.decode()  # never echoed back
@@ -257,10 +288,17 @@ def test_a_trader_cannot_add_an_exchange_account(team, client_for):
 def test_the_api_connects_tests_and_lists_markets_with_an_admin_key(team, aster_wallets, local_aster):
     client = key_client(issue_key(team.org, team.owner, scopes=["read", "trade", "admin"]))
     base = f"/api/v1/orgs/{team.org.slug}/exchange-accounts/"
-    created = client.post(base, {
-        "label": "Aster API", "exchange_id": "aster", "credential_kind": "agent_key",
-        "private_key": aster_wallets.agent.private_key, "wallet_address": aster_wallets.main.address,
-    }, content_type="application/json")
+    created = client.post(
+        base,
+        {
+            "label": "Aster API",
+            "exchange_id": "aster",
+            "credential_kind": "agent_key",
+            "private_key": aster_wallets.agent.private_key,
+            "wallet_address": aster_wallets.main.address,
+        },
+        content_type="application/json",
+    )
     assert created.status_code == 201, created.content
     body = created.json()
     assert "private_key" not in body and aster_wallets.agent.private_key not in created.content.decode()
@@ -273,8 +311,13 @@ def test_the_api_connects_tests_and_lists_markets_with_an_admin_key(team, aster_
 
 def test_the_api_refuses_a_read_key_and_unknown_fields(team, aster_wallets):
     base = f"/api/v1/orgs/{team.org.slug}/exchange-accounts/"
-    body = {"label": "x", "exchange_id": "aster", "credential_kind": "agent_key",
-            "private_key": aster_wallets.agent.private_key, "wallet_address": aster_wallets.main.address}
+    body = {
+        "label": "x",
+        "exchange_id": "aster",
+        "credential_kind": "agent_key",
+        "private_key": aster_wallets.agent.private_key,
+        "wallet_address": aster_wallets.main.address,
+    }
     read_only = key_client(issue_key(team.org, team.owner, scopes=["read"]))
     assert read_only.post(base, body, content_type="application/json").status_code == 403
     admin = key_client(issue_key(team.org, team.owner, scopes=["admin"]))

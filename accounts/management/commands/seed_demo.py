@@ -29,9 +29,7 @@ def _ensure_user(email: str, password: str, name: str) -> User:
     user = User.objects.filter(email__iexact=email).first()
     if user is None:
         user = User.objects.create_user(email=email, password=password, name=name)
-    EmailAddress.objects.update_or_create(
-        user=user, email=email, defaults={"verified": True, "primary": True}
-    )
+    EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
     return user
 
 
@@ -57,9 +55,11 @@ class Command(BaseCommand):
     def _seed_market_data(self, data_dir: Path) -> None:
         """Import the shared market data sets (re-running stores only duplicates)."""
         if not data_dir.is_dir():
-            self.stdout.write(self.style.WARNING(
-                f"No market data: {data_dir} is absent (set SHARED_DATA_DIR to the data folder to seed candles)."
-            ))
+            self.stdout.write(
+                self.style.WARNING(
+                    f"No market data: {data_dir} is absent (set SHARED_DATA_DIR to the data folder to seed candles)."
+                )
+            )
             return
         for relative, exchange, symbol, timeframe in DEMO_MARKET_FILES:
             path = data_dir / relative
@@ -67,7 +67,10 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.WARNING(f"Skipped {path}: not found."))
                 continue
             report = candles_import_csv(
-                location=path, exchange=exchange, symbol=symbol, timeframe=timeframe,
+                location=path,
+                exchange=exchange,
+                symbol=symbol,
+                timeframe=timeframe,
                 market_type="spot",
             )
             self.stdout.write(
