@@ -306,8 +306,9 @@ def _lookup_sql() -> tuple[str, int, int]:
         return [f'{alias}."{field.column}"' for field in model._meta.concrete_fields]
 
     key_columns, user_columns = columns(ApiKey, "k"), columns(User, "u")
-    sql = (  # noqa: S608 - names come from model metadata; the prefix is a bound parameter
-        f"SELECT {', '.join([*key_columns, *user_columns, *columns(Organization, 'o')])} "
+    # Names come from model metadata; the prefix is a bound parameter.
+    sql = (
+        f"SELECT {', '.join([*key_columns, *user_columns, *columns(Organization, 'o')])} "  # noqa: S608
         f'FROM "{ApiKey._meta.db_table}" k '
         f'JOIN "{User._meta.db_table}" u ON u."id" = k."user_id" '
         f'JOIN "{Organization._meta.db_table}" o ON o."id" = k."organization_id" '
