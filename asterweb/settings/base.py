@@ -326,3 +326,10 @@ CELERY_BEAT_SCHEDULE["ingest-candles"] = {
 }
 # Where the demo seed (and nothing in production) reads the public data sets from.
 SHARED_DATA_DIR = env.path("SHARED_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data"))
+
+# The paper exchange fills at the newest stored candle of this reference series (perpetual
+# BTC/USDT:USDT reads BTC/USDT); ingestion keeps it current.
+PAPER_PRICE_SOURCE = "trading.marketdata.prices.paper_price_source"
+PAPER_REFERENCE_EXCHANGE = env.str("PAPER_REFERENCE_EXCHANGE", default="binance")
+PAPER_REFERENCE_MARKET_TYPE = env.str("PAPER_REFERENCE_MARKET_TYPE", default="spot")
+PAPER_REFERENCE_TIMEFRAME = env.str("PAPER_REFERENCE_TIMEFRAME", default="1h")

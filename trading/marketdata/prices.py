@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
+
 from trading.exchanges.base import Candle
 from trading.exchanges.paper.prices import BuiltInMarkets
 from trading.marketdata.candles import SeriesKey
@@ -54,3 +56,27 @@ class StoredPrices(BuiltInMarkets):
     ) -> list[Candle]:
         rows = self._visible(symbol, timeframe, since)
         return [_candle(row) for row in (rows[:limit] if limit is not None else rows)]
+
+
+def spot_symbol(symbol: str) -> str:
+    """``BTC/USDT:USDT`` (a USDT-settled perpetual) → ``BTC/USDT``, its spot reference."""
+    return symbol.split(":", 1)[0]
+
+
+class ReferencePrices(StoredPrices):
+    """Paper perpetuals priced from a stored reference series of the same pair (by default the
+    exchange's spot candles): perpetuals track their spot index closely, and the shared data
+    holds spot klines. Funding is not derived from it; it is applied explicitly."""
+
+    def _visible(self, symbol: str, timeframe: str | None = None, since: datetime | None = None):
+        return super()._visible(spot_symbol(symbol), timeframe, since)
+
+
+def paper_price_source() -> ReferencePrices:
+    """The product's paper price source (``settings.PAPER_PRICE_SOURCE``): the newest stored candle of
+    ``PAPER_REFERENCE_EXCHANGE``/``PAPER_REFERENCE_MARKET_TYPE``/``PAPER_REFERENCE_TIMEFRAME``."""
+    return ReferencePrices(
+        exchange=settings.PAPER_REFERENCE_EXCHANGE,
+        market_type=settings.PAPER_REFERENCE_MARKET_TYPE,
+        timeframe=settings.PAPER_REFERENCE_TIMEFRAME,
+    )
