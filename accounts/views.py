@@ -38,6 +38,7 @@ from accounts.invitation_session import remember_invitation_token
 from accounts.models import Invitation, Membership
 from accounts.roles import Role
 from asterweb.errors import ApplicationError
+from asterweb.view_helpers import action_then_redirect
 
 AUDIT_PAGE_SIZE = 50
 
@@ -226,13 +227,7 @@ def _invitation(request: HttpRequest, invitation_id: int) -> Invitation:
 
 def _members_action(request: HttpRequest, action: Callable[[], object], success: str) -> HttpResponse:
     """Run a member/invitation service, report the outcome as a message, back to the members page."""
-    try:
-        action()
-    except ApplicationError as error:
-        messages.error(request, error.detail)
-    else:
-        messages.success(request, success)
-    return redirect("org_members", request.organization.slug)
+    return action_then_redirect(request, action, success, reverse("org_members", args=[request.organization.slug]))
 
 
 @org_view(Role.ADMIN)

@@ -14,6 +14,7 @@ from accounts.access import org_view, reauthentication_before_post
 from accounts.forms import form_add_application_error
 from accounts.roles import Role
 from asterweb.errors import ApplicationError
+from asterweb.view_helpers import action_then_redirect
 from trading.api import MAX_CANDLES_PER_PAGE
 from trading.exchanges.base import ExchangeError
 from trading.forms import CandleChartForm, CredentialsForm, ExchangeAccountForm, chosen_step
@@ -111,13 +112,12 @@ def exchange_account_test(request: HttpRequest, account_id: int) -> HttpResponse
 @require_POST
 def exchange_account_remove(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _account(request, account_id)
-    try:
-        service.exchange_account_remove(organization=request.organization, actor=request.user, account=account)
-    except ApplicationError as error:
-        messages.error(request, error.detail)
-    else:
-        messages.success(request, f"Removed {account.label} and its credentials.")
-    return redirect("exchange_account_list", request.organization.slug)
+    return action_then_redirect(
+        request,
+        lambda: service.exchange_account_remove(organization=request.organization, actor=request.user, account=account),
+        f"Removed {account.label} and its credentials.",
+        reverse("exchange_account_list", args=[request.organization.slug]),
+    )
 
 
 @org_view(Role.VIEWER)

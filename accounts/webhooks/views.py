@@ -32,6 +32,7 @@ from accounts.webhooks.events import EVENT_TYPES
 from accounts.webhooks.forms import DeliveryFilterForm, WebhookEndpointEditForm, WebhookEndpointForm
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint
 from asterweb.errors import ApplicationError
+from asterweb.view_helpers import action_then_redirect
 
 DELIVERY_PAGE_SIZE = 50
 
@@ -108,13 +109,7 @@ def webhook_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 
 def _endpoint_action(request: HttpRequest, action: Callable[[], object], success: str, back: str) -> HttpResponse:
-    try:
-        action()
-    except ApplicationError as error:
-        messages.error(request, error.detail)
-    else:
-        messages.success(request, success)
-    return redirect(back)
+    return action_then_redirect(request, action, success, back)
 
 
 @org_view(Role.ADMIN)
