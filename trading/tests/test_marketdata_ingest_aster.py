@@ -3,7 +3,7 @@ candle store, and a second run resumes from its cursor."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
