@@ -333,3 +333,7 @@ PAPER_PRICE_SOURCE = "trading.marketdata.prices.paper_price_source"
 PAPER_REFERENCE_EXCHANGE = env.str("PAPER_REFERENCE_EXCHANGE", default="binance")
 PAPER_REFERENCE_MARKET_TYPE = env.str("PAPER_REFERENCE_MARKET_TYPE", default="spot")
 PAPER_REFERENCE_TIMEFRAME = env.str("PAPER_REFERENCE_TIMEFRAME", default="1h")
+CELERY_BEAT_SCHEDULE["paper-accounts-advance"] = {
+    "task": "trading.tasks.paper_accounts_advance",
+    "schedule": 60.0,
+}
