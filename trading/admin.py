@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from trading.models import CandleImport, CandleSeries, ExchangeAccount
+from trading.models import CandleImport, CandleSeries, ExchangeAccount, PaperAccount
 
 
 @admin.register(ExchangeAccount)
@@ -71,3 +71,13 @@ class CandleImportAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(PaperAccount)
+class PaperAccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "organization", "quote_asset", "cash_balance", "is_default", "created_at"]
+    search_fields = ["name", "organization__name", "organization__slug"]
+    raw_id_fields = ["organization", "exchange_account"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PaperAccount]:
+        return PaperAccount.all_objects.select_related("organization")
