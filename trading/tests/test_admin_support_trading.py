@@ -13,7 +13,11 @@ from trading.services.exchange_accounts import exchange_account_create
 def test_support_reads_an_exchange_account_without_its_credentials(team, client_for):
     key = "0x" + "7c" * 32
     account = exchange_account_create(
-        organization=team.org, actor=team.owner, exchange_id="aster", label="Aster", mode="live",
+        organization=team.org,
+        actor=team.owner,
+        exchange_id="aster",
+        label="Aster",
+        mode="live",
         credentials=ExchangeCredentials(kind="agent_key", private_key=key, wallet_address="0x" + "ab" * 20),
     )
     support = UserFactory(is_staff=True)
