@@ -13,6 +13,8 @@ from accounts.models import Membership, Organization, User
 from accounts.roles import Role
 from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
+pytest_plugins = ["accounts.tests.browser_support"]
+
 
 @dataclass
 class Team:

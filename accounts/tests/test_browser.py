@@ -13,7 +13,6 @@ Security Policy violations or JavaScript errors.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,17 +30,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
 PASSWORD = "Violet-orbit-1842"
 DESKTOP = {"width": 1280, "height": 860}
@@ -54,37 +42,6 @@ expect = sync_api.expect
 
 
 # ------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _allow_database_beside_playwright() -> Iterator[None]:
-    """Playwright's sync API runs an event loop in this thread, and Django refuses database
-    access from a thread with a running loop unless told it is safe (it is here: the test and
-    its database work are one thread; the live server has its own). Module-scoped and set
-    first, so it covers the database teardown after each test, and it is restored afterwards
-    so no other test (or a subprocess they start) inherits it."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture(scope="module")
-def browser(_allow_database_beside_playwright: None) -> Iterator[sync_api.Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "#### BROWSER TEST SKIPPED: /usr/bin/chromium is not installed. "
-            "Install Debian's chromium (sudo apt-get install -y chromium; `make test` does it when it can). ####"
-        )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class PageWatch:

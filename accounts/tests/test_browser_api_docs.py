@@ -8,7 +8,6 @@ The CSP stays strict everywhere else: only /api/redoc/ gets Redoc's few extra al
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from django.test import Client
 
 from asterweb.api import REDOC_CSP
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
 # Operations the docs must list, by the summaries accounts/api.py gives them.
 OPERATIONS = ["Create an API key", "Rotate an API key", "List members", "Invite someone by email", "Who am I"]
@@ -32,34 +29,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect = sync_api.expect
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _allow_database_beside_playwright() -> Iterator[None]:
-    """As in test_browser.py: Playwright's sync API runs an event loop in this thread, and the
-    live server's database teardown happens here too."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture(scope="module")
-def browser(_allow_database_beside_playwright: None) -> Iterator[sync_api.Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "#### BROWSER TEST SKIPPED: /usr/bin/chromium is not installed. "
-            "Install Debian's chromium (sudo apt-get install -y chromium; `make test` does it when it can). ####"
-        )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class PageWatch:
