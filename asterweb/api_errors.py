@@ -68,9 +68,11 @@ def _validation_response(exc: exceptions.ValidationError) -> Response:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
+        retry_after = getattr(exc, "retry_after", None)
         return Response(
             error_body(status=exc.status_code, code=exc.code, detail=exc.detail, fields=exc.fields),
             status=exc.status_code,
+            headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
         )
     if isinstance(exc, Http404):
         return Response(error_body(status=404, code="not_found", detail="Not found."), status=404)

@@ -31,6 +31,7 @@ from accounts.tests.api_helpers import (
 from accounts.tests.factories import InvitationFactory, MembershipFactory, UserFactory
 from accounts.webhooks.services import webhook_endpoint_create, webhook_send_test_event
 from conftest import Team
+from patterns.services.corpora import corpus_create
 from trading.exchanges.credentials import ExchangeCredentials
 from trading.models import ExchangeAccount
 from trading.services.exchange_accounts import exchange_account_create
@@ -152,6 +153,12 @@ def _paper_account_of(team: Team, actor: Any) -> dict[str, Any]:
     return {"pk": account.pk}
 
 
+def _private_corpus_of(team: Team, actor: Any) -> dict[str, Any]:
+    """A fresh private corpus (no market, so nothing is indexed) of the team's organization."""
+    corpus = corpus_create(organization=team.org, user=team.owner, name=f"walker corpus {next(_counter)}")
+    return {"corpus_id": corpus.pk}
+
+
 # Loopback is allow-listed for webhooks in test settings; nothing is sent (deliveries go
 # out after commit, and these tests never commit).
 WEBHOOK_URL = "http://127.0.0.1:9/walker-hook"
@@ -185,6 +192,14 @@ URL_FACTORIES: dict[str, Callable[[Team, Any], dict[str, Any]]] = {
     "exchange-account-markets": _paper_account_of,
     "candle-series-list": _nothing,
     "candle-list": _nothing,
+    "corpus-list": _nothing,
+    "corpus-detail": _private_corpus_of,
+    "corpus-reindex": _private_corpus_of,
+    "corpus-headlines": _private_corpus_of,
+    "corpus-search": _private_corpus_of,
+    "corpus-headline-search": _private_corpus_of,
+    "patterns-sky": _nothing,
+    "patterns-quota": _nothing,
 }
 
 # A valid body for the operations that take one (everything else sends {}).
@@ -195,6 +210,10 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("api-key-list", "post"): lambda: {"name": "walker", "scopes": ["read"]},
     ("webhook-endpoint-list", "post"): lambda: {"url": WEBHOOK_URL},
     ("webhook-endpoint-detail", "patch"): lambda: {"description": "changed by the walker"},
+    ("corpus-list", "post"): lambda: {"name": f"walker corpus {next(_counter)}"},
+    ("corpus-headlines", "post"): lambda: {"headlines": [{"day": "2020-01-02", "text": "Walker adds a headline"}]},
+    ("corpus-search", "post"): lambda: {"text": "central banks raise interest rates"},
+    ("corpus-headline-search", "post"): lambda: {"text": "central banks raise interest rates"},
     ("exchange-account-list", "post"): lambda: {
         "label": f"walker live {next(_counter)}",
         "exchange_id": "aster",

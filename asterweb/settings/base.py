@@ -337,3 +337,14 @@ CELERY_BEAT_SCHEDULE["paper-accounts-advance"] = {
     "task": "trading.tasks.paper_accounts_advance",
     "schedule": 60.0,
 }
+
+# Pattern search. Public corpora include the Reddit WorldNews set (CC BY-NC-SA 4.0,
+# non-commercial): off unless the deployment opts in; development and tests turn it on.
+PATTERNS_PUBLIC_CORPORA = env.bool("PATTERNS_PUBLIC_CORPORA", default=False)
+PATTERNS_DAILY_SEARCH_QUOTA = env.int("PATTERNS_DAILY_SEARCH_QUOTA", default=1000)
+PATTERNS_SEARCH_CACHE_SECONDS = env.int("PATTERNS_SEARCH_CACHE_SECONDS", default=24 * 3600)
+# A filtered day set at most this large is searched exactly; larger ones use the HNSW index.
+PATTERNS_EXACT_SEARCH_LIMIT = env.int("PATTERNS_EXACT_SEARCH_LIMIT", default=20_000)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PlanetEnum"] = "patterns.encoders.astro.PLANETS_THAT_RETROGRADE"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["MoonPhaseEnum"] = "patterns.encoders.astro.MOON_PHASES"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ZodiacSignEnum"] = "patterns.encoders.astro.SIGNS"

@@ -11,3 +11,5 @@ API_KEY_HMAC_SECRET = env.str("API_KEY_HMAC_SECRET", default="dev-only-api-key-h
 
 # A fixed key so encrypted values survive restarts of `make run`; never used in production.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=["mMWoZpocluj5p-vckZPXq4YKtHkhCWzgSDUaT-e432Q="])
+
+PATTERNS_PUBLIC_CORPORA = env.bool("PATTERNS_PUBLIC_CORPORA", default=True)

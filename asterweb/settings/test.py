@@ -49,3 +49,5 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=["iGuL-oqyvSKu
 # Webhook tests deliver to receivers on loopback over plain HTTP.
 WEBHOOK_ALLOW_HTTP = True
 WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
+PATTERNS_PUBLIC_CORPORA = True

@@ -2,16 +2,16 @@
 that day's close only (point-in-time), plus the forward returns that the analysis measures.
 
 Features are scale-free so a crypto series and a stock index compare on the same footing:
-returns and distances are divided by the series' own trailing volatility (σ60, the standard
+returns and distances are divided by the series' own trailing volatility (sigma60, the standard
 deviation of the last 60 daily log returns including the day's), then squashed with
 ``tanh(x / 2)`` into (-1, 1). The vector layout (``MARKET_FEATURES``, in order):
 
 ====================  =========================================================
-``ret_1`` … ``ret_60``  log return over 1, 5, 20, 60 bars ÷ (σ60 · √h)
-``vol_regime``          log(σ20 / σ120): calm or turbulent against the recent past
+``ret_1`` … ``ret_60``  log return over 1, 5, 20, 60 bars ÷ (sigma60 · √h)
+``vol_regime``          log(sigma20 / sigma120): calm or turbulent against the recent past
 ``volume_z``            z-score of log(1 + volume) against the last 20 bars
-``ma_20`` … ``ma_200``  log(close) minus its n-bar mean (a geometric moving average) ÷ (σ60 · √n)
-``drawdown``            log(close / highest close of the last 252 bars) ÷ (σ60 · √252)
+``ma_20`` … ``ma_200``  log(close) minus its n-bar mean (a geometric moving average) ÷ (sigma60 · √n)
+``drawdown``            log(close / highest close of the last 252 bars) ÷ (sigma60 · √252)
 ====================  =========================================================
 
 A feature whose look-back is longer than the available history is 0 (neutral); a day with

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -50,7 +51,18 @@ class Command(BaseCommand):
             analyst = _ensure_user("analyst@asterai.local", settings.DEMO_PASSWORD, "Demo Analyst")
             membership_add(organization=organization, user=analyst, role=Role.TRADER)
         self._seed_market_data(Path(settings.SHARED_DATA_DIR))
+        self._seed_pattern_corpora(Path(settings.SHARED_DATA_DIR))
         self.stdout.write(self.style.SUCCESS(f"Demo organization /o/{organization.slug}/ ready; sign in as {email}"))
+
+    def _seed_pattern_corpora(self, data_dir: Path) -> None:
+        """Public corpora (where this deployment enables them): rows and headlines now, the
+        astro table and indexing in Celery (the worker of ``make run`` picks them up)."""
+        if not settings.PATTERNS_PUBLIC_CORPORA or not data_dir.is_dir():
+            return
+        from patterns.tasks import astro_table_fill
+
+        call_command("build_patterns", "--queue", "--skip-astro", stdout=self.stdout)
+        astro_table_fill.delay()
 
     def _seed_market_data(self, data_dir: Path) -> None:
         """Import the shared market data sets (re-running stores only duplicates)."""

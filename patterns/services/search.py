@@ -1,0 +1,579 @@
+"""Analog search over a corpus' day index, and headline search.
+
+The query is built per component: the text's embedding for news, the chosen day's stored
+astro/market (and news) vectors, each multiplied by the user's weight. Its inner product
+with ``DayVector.combined`` is the weighted sum of per-component cosines; dividing by the
+sum of the weights in play gives a similarity in [-1, 1].
+
+Structured filters run in SQL together with the vector ordering. When the filtered set is
+small (``PATTERNS_EXACT_SEARCH_LIMIT`` rows or fewer, which covers every corpus of days we
+ship) the search is exact: the ORDER BY is written so the HNSW index cannot serve it. Larger
+sets use the HNSW index with pgvector's iterative scan, so selective filters still fill the
+requested number of results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from accounts.models import Organization
+from asterweb.errors import ApplicationError
+from asterweb.redis import counter_hit, redis_client
+from patterns.encoders import astro, market, news
+from patterns.models import Corpus
+from patterns.services.vectors import fetch_vectors
+
+COMPONENTS = ("astro", "news", "market")
+_SLICES = {
+    "astro": slice(0, astro.ASTRO_DIM),
+    "news": slice(astro.ASTRO_DIM, astro.ASTRO_DIM + news.EMBEDDING_DIM),
+    "market": slice(astro.ASTRO_DIM + news.EMBEDDING_DIM, None),
+}
+MAX_RESULTS = 100
+MIN_QUERY_CHARS = 3
+HEADLINES_PER_DAY = 3
+HEADLINE_HITS_PER_RESULT = 30  # HNSW headline hits fetched per requested day
+CACHE_VERSION = 1
+
+
+class QuotaExceeded(ApplicationError):
+    status_code = 429
+    code = "quota_exceeded"
+
+    def __init__(self, detail: str, *, retry_after: int):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Weights:
+    astro: float = 1.0
+    news: float = 1.0
+    market: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in COMPONENTS:
+            value = getattr(self, name)
+            if not (0.0 <= value <= 10.0) or value != value:
+                raise ApplicationError(
+                    f"The {name} weight must be between 0 and 10.", fields={f"weight_{name}": ["Between 0 and 10."]}
+                )
+
+
+@dataclass(frozen=True)
+class DayFilters:
+    start: date | None = None
+    end: date | None = None
+    retrograde: tuple[str, ...] = ()  # bodies that must be retrograde
+    direct: tuple[str, ...] = ()  # bodies that must not be
+    moon_phases: tuple[str, ...] = ()  # any of
+    aspects: tuple[str, ...] = ()  # all of, e.g. "mars-square-saturn"
+    signs: tuple[tuple[str, str], ...] = ()  # (body, sign) pairs that must all hold
+
+    def __post_init__(self) -> None:
+        if self.start and self.end and self.start > self.end:
+            raise ApplicationError("The start date is after the end date.", fields={"start": ["After the end."]})
+        for body in (*self.retrograde, *self.direct):
+            if body not in astro.PLANETS_THAT_RETROGRADE:
+                valid = ", ".join(astro.PLANETS_THAT_RETROGRADE)
+                raise ApplicationError(
+                    f"Unknown or never-retrograde body {body!r}; use one of {valid}.",
+                    fields={"retrograde": [f"Use one of {valid}."]},
+                )
+        for phase in self.moon_phases:
+            if phase not in astro.MOON_PHASES:
+                valid = ", ".join(astro.MOON_PHASES)
+                raise ApplicationError(
+                    f"Unknown moon phase {phase!r}; use one of {valid}.", fields={"moon_phases": [f"Use {valid}."]}
+                )
+        for name in self.aspects:
+            parts = name.split("-")
+            if len(parts) != 3:
+                raise ApplicationError(
+                    f"Aspect {name!r} should look like mars-square-saturn.",
+                    fields={"aspects": ["Use body-aspect-body, e.g. mars-square-saturn."]},
+                )
+            try:
+                astro.aspect_name(parts[0], parts[1], parts[2])
+            except ValueError as error:
+                raise ApplicationError(str(error), fields={"aspects": [str(error)]}) from None
+        for body, sign in self.signs:
+            if body not in astro.BODIES or sign not in astro.SIGNS:
+                raise ApplicationError(
+                    f"Unknown body or sign in {body} in {sign}.",
+                    fields={"signs": [f"Bodies: {', '.join(astro.BODIES)}; signs: {', '.join(astro.SIGNS)}."]},
+                )
+
+    @property
+    def normalised_aspects(self) -> tuple[str, ...]:
+        return tuple(sorted(astro.aspect_name(*name.split("-")) for name in self.aspects))
+
+    def is_empty(self) -> bool:
+        return not any(asdict(self).values())
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    text: str = ""
+    day: date | None = None
+    weights: Weights = field(default_factory=Weights)
+    filters: DayFilters = field(default_factory=DayFilters)
+    limit: int = 10
+
+    def __post_init__(self) -> None:
+        text = " ".join((self.text or "").split())
+        object.__setattr__(self, "text", text)
+        if text and len(text) < MIN_QUERY_CHARS:
+            raise ApplicationError(
+                f"The search text is too short (at least {MIN_QUERY_CHARS} characters).",
+                fields={"text": ["Too short."]},
+            )
+        if len(text) > news.MAX_QUERY_CHARS:
+            raise ApplicationError(
+                f"The search text is {len(text)} characters; at most {news.MAX_QUERY_CHARS}.",
+                fields={"text": ["Too long."]},
+            )
+        if not 1 <= self.limit <= MAX_RESULTS:
+            raise ApplicationError(f"limit must be 1 to {MAX_RESULTS}.", fields={"limit": ["Out of range."]})
+        if not text and self.day is None and self.filters.is_empty():
+            raise ApplicationError(
+                "Give a text, a date or at least one filter to search by.",
+                fields={"text": ["Give a text, a date or a filter."]},
+            )
+
+    def cache_key_part(self) -> str:
+        payload = {
+            "text": self.text.lower(),
+            "day": self.day.isoformat() if self.day else None,
+            "weights": asdict(self.weights),
+            "filters": {
+                **asdict(self.filters),
+                "aspects": self.filters.normalised_aspects,
+                "start": self.filters.start.isoformat() if self.filters.start else None,
+                "end": self.filters.end.isoformat() if self.filters.end else None,
+                "retrograde": sorted(self.filters.retrograde),
+                "direct": sorted(self.filters.direct),
+                "moon_phases": sorted(self.filters.moon_phases),
+                "signs": sorted(self.filters.signs),
+            },
+            "limit": self.limit,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- quota and cache
+
+
+def _seconds_to_midnight_utc(now: datetime) -> int:
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, int((tomorrow - now).total_seconds()))
+
+
+def search_quota(organization: Organization) -> int:
+    """The organization's daily search quota (billing will set it per plan)."""
+    return int(settings.PATTERNS_DAILY_SEARCH_QUOTA)
+
+
+def _quota_key(organization: Organization, now: datetime) -> str:
+    return f"patterns:quota:{organization.pk}:{now:%Y%m%d}"
+
+
+def search_quota_use(organization: Organization) -> None:
+    """Count one search against today's quota (UTC); raise ``QuotaExceeded`` past it."""
+    now = datetime.now(UTC)
+    used = counter_hit(_quota_key(organization, now), ttl_seconds=2 * 86400)
+    quota = search_quota(organization)
+    if used > quota:
+        raise QuotaExceeded(
+            f"Your organization has used its {quota:,} pattern searches for today (UTC); "
+            "the quota resets at midnight UTC.",
+            retry_after=_seconds_to_midnight_utc(now),
+        )
+
+
+def search_quota_status(organization: Organization) -> dict:
+    now = datetime.now(UTC)
+    used = int(redis_client().get(_quota_key(organization, now)) or 0)
+    quota = search_quota(organization)
+    return {"quota": quota, "used": min(used, quota), "remaining": max(0, quota - used)}
+
+
+def search_cache_key(organization: Organization, corpus: Corpus, part: str, kind: str = "days") -> str:
+    return f"patterns:search:v{CACHE_VERSION}:{kind}:{organization.pk}:{corpus.pk}:{corpus.version}:{part}"
+
+
+# ---------------------------------------------------------------- the search
+
+
+@dataclass(frozen=True)
+class DayMatch:
+    day: date
+    similarity: float | None
+    component_similarity: dict[str, float | None]
+    headlines: list[dict]
+    headline_count: int
+    close: float | None
+    forward_returns: dict[str, float | None]
+    retrograde: list[str]
+    moon_phase: str
+    aspects: list[str]
+    signs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    corpus_id: int
+    corpus_version: int
+    method: str  # "exact", "hnsw" or "filter"
+    candidates: int
+    results: list[DayMatch]
+    cached: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "corpus_id": self.corpus_id,
+            "corpus_version": self.corpus_version,
+            "method": self.method,
+            "candidates": self.candidates,
+            "cached": self.cached,
+            "results": [{**asdict(match), "day": match.day.isoformat()} for match in self.results],
+        }
+
+
+def _filter_sql(corpus: Corpus, request: SearchRequest) -> tuple[str, list]:
+    filters = request.filters
+    clauses = ["corpus_id = %s"]
+    params: list = [corpus.pk]
+    if filters.start:
+        clauses.append("day >= %s")
+        params.append(filters.start)
+    if filters.end:
+        clauses.append("day <= %s")
+        params.append(filters.end)
+    if filters.retrograde:
+        clauses.append("retrograde @> %s::varchar[]")
+        params.append(list(filters.retrograde))
+    if filters.direct:
+        clauses.append("NOT (retrograde && %s::varchar[])")
+        params.append(list(filters.direct))
+    if filters.moon_phases:
+        clauses.append("moon_phase = ANY(%s)")
+        params.append([astro.MOON_PHASES.index(phase) for phase in filters.moon_phases])
+    if filters.aspects:
+        clauses.append("aspects @> %s::varchar[]")
+        params.append(list(filters.normalised_aspects))
+    for body, sign in filters.signs:
+        clauses.append(f"signs[{astro.BODIES.index(body) + 1}] = %s")
+        params.append(astro.SIGNS.index(sign))
+    if request.day is not None:
+        clauses.append("day <> %s")
+        params.append(request.day)
+    if request.text and not request.day:
+        clauses.append("headline_count > 0")
+    return " AND ".join(clauses), params
+
+
+def _query_day(corpus: Corpus, day: date) -> dict[str, np.ndarray | None]:
+    rows = fetch_vectors(
+        "SELECT astro, news, market FROM patterns_dayvector WHERE corpus_id = %s AND day = %s", [corpus.pk, day]
+    )
+    if not rows:
+        span = f"{corpus.days_from} to {corpus.days_to}" if corpus.days_from else "no days yet"
+        raise ApplicationError(
+            f"{day.isoformat()} is not a day of this corpus (it covers {span}).",
+            fields={"day": ["Not in this corpus."]},
+        )
+    return {
+        name: (value.to_numpy() if value is not None else None)
+        for name, value in zip(COMPONENTS, rows[0], strict=False)
+    }
+
+
+def build_query_vector(corpus: Corpus, request: SearchRequest) -> tuple[np.ndarray | None, dict[str, float]]:
+    """The scaled query vector and the weights actually in play (components present)."""
+    parts: dict[str, np.ndarray | None] = {name: None for name in COMPONENTS}
+    if request.day is not None:
+        parts.update(_query_day(corpus, request.day))
+    if request.text:
+        parts["news"] = news.encode_one(request.text)
+    active = {
+        name: getattr(request.weights, name)
+        for name in COMPONENTS
+        if parts[name] is not None and getattr(request.weights, name) > 0
+    }
+    if not active:
+        if request.day is not None or request.text:
+            raise ApplicationError(
+                "Every component the query has is weighted 0: raise a weight above 0.",
+                fields={"weight_news": ["At least one weight must be above 0."]},
+            )
+        return None, {}
+    vector = np.zeros(astro.ASTRO_DIM + news.EMBEDDING_DIM + market.MARKET_DIM, dtype=np.float32)
+    for name, weight in active.items():
+        vector[_SLICES[name]] = weight * parts[name]
+    return vector, active
+
+
+def _count(where: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM patterns_dayvector WHERE {where}", params)
+        return cursor.fetchone()[0]
+
+
+_SELECT = (
+    "SELECT day, {score} AS score, headline_count, close, forward_1, forward_5, forward_20, retrograde, "
+    "moon_phase, signs, aspects, astro, news, market FROM patterns_dayvector"
+)
+
+
+def _vector_rows(where: str, params: list, query: np.ndarray, limit: int, exact: bool) -> list[tuple]:
+    # ``(combined <#> q) + 0`` is the same ordering the HNSW index cannot serve: an exact scan.
+    order = "(combined <#> %s) + 0" if exact else "combined <#> %s"
+    sql = f"{_SELECT.format(score='-(combined <#> %s)')} WHERE {where} ORDER BY {order} LIMIT %s"
+    with transaction.atomic():
+        if not exact:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, 4 * limit)])
+                cursor.execute("SET LOCAL hnsw.iterative_scan = 'strict_order'")
+        return fetch_vectors(sql, [query, *params, query, limit])
+
+
+def _filter_rows(where: str, params: list, limit: int) -> list[tuple]:
+    sql = f"{_SELECT.format(score='NULL::float8')} WHERE {where} ORDER BY day DESC LIMIT %s"
+    return fetch_vectors(sql, [*params, limit])
+
+
+def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return round(float(np.dot(a, b)), 6)
+
+
+def _headlines_for(corpus: Corpus, days: list[date], text_vector: np.ndarray | None) -> dict[date, list[dict]]:
+    if not days:
+        return {}
+    if text_vector is not None:
+        rows = fetch_vectors(
+            "SELECT day, text, source, score FROM ("
+            " SELECT day, text, source, -(vector <#> %s) AS score,"
+            " row_number() OVER (PARTITION BY day ORDER BY vector <#> %s) AS rank"
+            " FROM patterns_headline WHERE corpus_id = %s AND day = ANY(%s) AND vector IS NOT NULL) ranked "
+            "WHERE rank <= %s ORDER BY day, rank",
+            [text_vector, text_vector, corpus.pk, days, HEADLINES_PER_DAY],
+        )
+    else:
+        rows = fetch_vectors(
+            "SELECT day, text, source, NULL FROM ("
+            " SELECT day, text, source, row_number() OVER (PARTITION BY day ORDER BY id) AS rank"
+            " FROM patterns_headline WHERE corpus_id = %s AND day = ANY(%s)) ranked "
+            "WHERE rank <= %s ORDER BY day, rank",
+            [corpus.pk, days, HEADLINES_PER_DAY],
+        )
+    grouped: dict[date, list[dict]] = {}
+    for day, text, source, score in rows:
+        grouped.setdefault(day, []).append(
+            {"text": text, "source": source, "similarity": None if score is None else round(float(score), 6)}
+        )
+    return grouped
+
+
+def _to_match(
+    row: tuple,
+    denominator: float,
+    query_parts: dict,
+    headlines: dict,
+    score: float | None = None,
+    component_scores: dict[str, float] | None = None,
+) -> DayMatch:
+    day, stored_score, headline_count, close, f1, f5, f20, retrograde, moon_phase, signs, aspects, *vectors = row
+    stored = {
+        name: (value.to_numpy() if value is not None else None)
+        for name, value in zip(COMPONENTS, vectors, strict=False)
+    }
+    if score is None and stored_score is not None:
+        score = float(stored_score) / denominator
+    components = {name: _cosine(query_parts.get(name), stored[name]) for name in query_parts}
+    components.update({name: round(value, 6) for name, value in (component_scores or {}).items()})
+    return DayMatch(
+        day=day,
+        similarity=None if score is None else round(score, 6),
+        component_similarity=components,
+        headlines=headlines.get(day, []),
+        headline_count=headline_count,
+        close=close,
+        forward_returns={"1": f1, "5": f5, "20": f20},
+        retrograde=list(retrograde),
+        moon_phase=astro.MOON_PHASES[moon_phase],
+        aspects=list(aspects),
+        signs={body: astro.SIGNS[sign] for body, sign in zip(astro.BODIES, signs, strict=False)},
+    )
+
+
+def _headline_day_scores(
+    corpus: Corpus, where: str, params: list, text_vector: np.ndarray, limit: int
+) -> tuple[dict[date, float], str]:
+    """Each day's best headline cosine to the text, over the days passing the filters: exact
+    when they hold few headlines, else the top headlines from the HNSW index (iterative scan)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT coalesce(sum(headline_count), 0) FROM patterns_dayvector WHERE {where}", params)
+        headline_total = cursor.fetchone()[0]
+    days_sql = f"SELECT day FROM patterns_dayvector WHERE {where}"
+    if headline_total <= settings.PATTERNS_EXACT_SEARCH_LIMIT:
+        rows = fetch_vectors(
+            "SELECT day, max(-(vector <#> %s)) FROM patterns_headline "
+            f"WHERE corpus_id = %s AND vector IS NOT NULL AND day IN ({days_sql}) GROUP BY day",
+            [text_vector, corpus.pk, *params],
+        )
+        return {day: float(score) for day, score in rows}, "exact"
+    top = max(100, HEADLINE_HITS_PER_RESULT * limit)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL hnsw.ef_search = %s", [min(1000, top)])
+            cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+        rows = fetch_vectors(
+            "SELECT day, -(vector <#> %s) FROM patterns_headline "
+            f"WHERE corpus_id = %s AND vector IS NOT NULL AND day IN ({days_sql}) ORDER BY vector <#> %s LIMIT %s",
+            [text_vector, corpus.pk, *params, text_vector, top],
+        )
+    scores: dict[date, float] = {}
+    for day, score in rows:
+        scores[day] = max(scores.get(day, -1.0), float(score))
+    return scores, "hnsw"
+
+
+def _component_scores(where: str, params: list, parts: dict[str, np.ndarray]) -> tuple[list[date], np.ndarray]:
+    """Cosine of every filtered day's stored component to each query part (exact)."""
+    names = list(parts)
+    columns = ", ".join(f"coalesce(-({name} <#> %s), 0)" for name in names)
+    rows = fetch_vectors(
+        f"SELECT day, {columns} FROM patterns_dayvector WHERE {where}", [*(parts[n] for n in names), *params]
+    )
+    return [row[0] for row in rows], np.array([row[1:] for row in rows], dtype=np.float64).reshape(
+        len(rows), len(names)
+    )
+
+
+def _text_ranking(
+    corpus: Corpus, where: str, params: list, parts: dict[str, np.ndarray], active: dict[str, float], limit: int
+) -> tuple[list[tuple[date, float, dict[str, float]]], str]:
+    """Days ranked by the weighted mix of their best headline's cosine to the text and (with
+    a date) their astro/market cosines to that day's."""
+    news_scores, method = _headline_day_scores(corpus, where, params, parts["news"], limit)
+    others = {name: parts[name] for name in active if name != "news"}
+    total = sum(active.values())
+    if not others:
+        ranked = sorted(news_scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return [(day, score, {"news": score}) for day, score in ranked], method
+    days, scores = _component_scores(where, params, others)
+    floor = min(news_scores.values(), default=0.0)  # days below the HNSW hits score at most this
+    news_column = np.array([news_scores.get(day, floor) for day in days])
+    mixed = active["news"] * news_column + scores @ np.array([active[name] for name in others])
+    order = np.lexsort((np.array(days, dtype="datetime64[D]"), -mixed))[:limit]
+    return [
+        (
+            days[i],
+            float(mixed[i] / total),
+            {"news": float(news_column[i]), **{name: float(scores[i, j]) for j, name in enumerate(others)}},
+        )
+        for i in order
+    ], method
+
+
+def _rows_for_days(corpus: Corpus, days: list[date]) -> dict[date, tuple]:
+    rows = fetch_vectors(
+        f"{_SELECT.format(score='NULL::float8')} WHERE corpus_id = %s AND day = ANY(%s)", [corpus.pk, days]
+    )
+    return {row[0]: row for row in rows}
+
+
+def search_days_uncached(corpus: Corpus, request: SearchRequest) -> SearchResult:
+    """The search itself (no quota, no cache): used by the service below and by tests."""
+    where, params = _filter_sql(corpus, request)
+    query, active = build_query_vector(corpus, request)
+    candidates = _count(where, params)
+    query_parts = {name: query[_SLICES[name]] / weight for name, weight in active.items()}
+    text_vector = query_parts.get("news") if request.text else None
+    if query is None:
+        rows, method = _filter_rows(where, params, request.limit), "filter"
+        matches = [_to_match(row, 1.0, {}, {}) for row in rows]
+    elif text_vector is not None:
+        ranking, method = _text_ranking(corpus, where, params, query_parts, active, request.limit)
+        stored = _rows_for_days(corpus, [day for day, _, _ in ranking])
+        matches = [_to_match(stored[day], 1.0, query_parts, {}, score, parts) for day, score, parts in ranking]
+    else:
+        exact = candidates <= settings.PATTERNS_EXACT_SEARCH_LIMIT
+        rows = _vector_rows(where, params, query, request.limit, exact)
+        method = "exact" if exact else "hnsw"
+        matches = [_to_match(row, sum(active.values()), query_parts, {}) for row in rows]
+    headlines = _headlines_for(corpus, [match.day for match in matches], text_vector)
+    return SearchResult(
+        corpus_id=corpus.pk,
+        corpus_version=corpus.version,
+        method=method,
+        candidates=candidates,
+        results=[replace(match, headlines=headlines.get(match.day, [])) for match in matches],
+    )
+
+
+def search_days(organization: Organization, corpus: Corpus, request: SearchRequest) -> dict:
+    """Search with the organization's quota and the Redis cache; returns the JSON-ready dict."""
+    key = search_cache_key(organization, corpus, request.cache_key_part())
+    search_quota_use(organization)
+    cached = redis_client().get(key)
+    if cached is not None:
+        return {**json.loads(cached), "cached": True}
+    result = search_days_uncached(corpus, request).as_dict()
+    redis_client().set(key, json.dumps(result, default=str), ex=int(settings.PATTERNS_SEARCH_CACHE_SECONDS))
+    return result
+
+
+# ---------------------------------------------------------------- headline search
+
+
+def search_headlines_uncached(
+    corpus: Corpus, text: str, *, limit: int = 10, start: date | None = None, end: date | None = None
+) -> list[dict]:
+    """Top headlines by cosine to ``text`` (HNSW with an iterative scan, filtered by corpus)."""
+    request = SearchRequest(text=text, limit=limit)
+    vector = news.encode_one(request.text)
+    clauses, params = ["corpus_id = %s", "vector IS NOT NULL"], [corpus.pk]
+    if start:
+        clauses.append("day >= %s")
+        params.append(start)
+    if end:
+        clauses.append("day <= %s")
+        params.append(end)
+    sql = (
+        "SELECT id, day, text, source, -(vector <#> %s) FROM patterns_headline "
+        f"WHERE {' AND '.join(clauses)} ORDER BY vector <#> %s LIMIT %s"
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, 4 * limit)])
+            cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+        rows = fetch_vectors(sql, [vector, *params, vector, limit])
+    rows.sort(key=lambda row: -row[4])
+    return [
+        {"id": row_id, "day": day.isoformat(), "text": text, "source": source, "similarity": round(float(score), 6)}
+        for row_id, day, text, source, score in rows
+    ]
+
+
+def search_headlines(organization: Organization, corpus: Corpus, text: str, *, limit: int = 10, **bounds) -> dict:
+    request = SearchRequest(text=text, limit=limit)
+    part = hashlib.sha256(json.dumps([request.text.lower(), limit, str(bounds)]).encode()).hexdigest()
+    key = search_cache_key(organization, corpus, part, kind="headlines")
+    search_quota_use(organization)
+    cached = redis_client().get(key)
+    if cached is not None:
+        return {**json.loads(cached), "cached": True}
+    result = {"corpus_id": corpus.pk, "results": search_headlines_uncached(corpus, text, limit=limit, **bounds)}
+    redis_client().set(key, json.dumps(result), ex=int(settings.PATTERNS_SEARCH_CACHE_SECONDS))
+    return {**result, "cached": False}

@@ -1,0 +1,51 @@
+"""Moving vectors between numpy and PostgreSQL in bulk: binary COPY with pgvector's psycopg
+dumpers, never a Python string per vector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from django.db import connection
+from pgvector.psycopg import register_vector
+
+
+def raw_connection():
+    """The psycopg connection under Django's, with pgvector's types registered once."""
+    connection.ensure_connection()
+    raw = connection.connection
+    if not getattr(raw, "_asterai_vector_registered", False):
+        register_vector(raw)
+        raw._asterai_vector_registered = True
+    return raw
+
+
+def copy_rows(table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """``COPY table (columns) FROM STDIN (FORMAT BINARY)``; vectors may be numpy arrays."""
+    raw = raw_connection()
+    count = 0
+    column_list = ", ".join(columns)
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(list(types))
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+    return count
+
+
+def fetch_vectors(sql: str, params: Sequence | dict = ()) -> list[tuple]:
+    """Run ``sql`` returning rows whose vector columns arrive as numpy arrays."""
+    raw = raw_connection()
+    with raw.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def as_matrix(vectors: Sequence[np.ndarray | None], dim: int) -> np.ndarray:
+    """Stack vectors into a float32 matrix; missing ones become zero rows."""
+    matrix = np.zeros((len(vectors), dim), dtype=np.float32)
+    for index, vector in enumerate(vectors):
+        if vector is not None:
+            matrix[index] = vector
+    return matrix

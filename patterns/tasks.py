@@ -1,0 +1,25 @@
+"""Celery tasks of pattern search. Indexing is per corpus; a run that finds the corpus busy
+retries later, so an upload made during a run is never left unindexed."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from patterns.services.indexing import CorpusBusy, corpus_index
+
+
+@shared_task(bind=True, name="patterns.tasks.index_corpus", max_retries=20, acks_late=True)
+def index_corpus(self, corpus_id: int, full: bool = False) -> dict:
+    try:
+        return corpus_index(corpus_id, full=full).as_dict()
+    except CorpusBusy as busy:
+        raise self.retry(exc=busy, countdown=15) from busy
+
+
+@shared_task(name="patterns.tasks.astro_table_fill")
+def astro_table_fill() -> int:
+    """Compute every missing day of the astro table (1900-2050)."""
+    from patterns.encoders import astro
+    from patterns.services.astro_table import astro_table_ensure
+
+    return astro_table_ensure(astro.MIN_DATE, astro.MAX_DATE)
