@@ -76,9 +76,11 @@ def parse_day(value: object) -> date:
         if not text:
             raise ValueError("the date is empty")
         try:
-            if len(text) == 10:
-                return _in_range(date.fromisoformat(text))
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = (
+                datetime.combine(date.fromisoformat(text), datetime.min.time())
+                if len(text) == 10
+                else datetime.fromisoformat(text.replace("Z", "+00:00"))
+            )
         except ValueError:
             raise ValueError(f"{text[:40]!r} is not a date (use YYYY-MM-DD)") from None
     if moment.tzinfo is not None:
@@ -148,12 +150,9 @@ def _pick(header: list[str], names: Iterable[str], what: str, required: bool = T
 
 
 def _read_csv(text: str) -> ReadReport:
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t|", key=first_line.count)  # the header names the columns: its separator wins
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = next(reader, None)
     if not header:
         raise UploadRejected("The file has no header row.")

@@ -29,6 +29,8 @@ _TYPES = ("date", "float8[]", "float8[]", "int2[]", "varchar[]", "float8", "int2
 
 
 def _rows(arrays: astro.AstroArrays):
+    if len(arrays.times) == 0:
+        return
     vectors = astro.feature_vector(arrays)
     days = arrays.times.astype("datetime64[D]").astype(date)
     bodies = np.array(astro.BODIES)
