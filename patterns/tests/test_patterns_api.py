@@ -130,13 +130,13 @@ def test_bad_search_input_is_a_400_naming_the_field(team, corpora, body, field):
 
 def test_upload_keeps_good_rows_and_reports_each_bad_one(team, private):
     csv_bytes = (
-        "title;Date;source\n"
-        "Fed raises rates by half a point;2022-05-04;Reuters\n"
-        ";2022-05-05;Reuters\n"
-        "Bad date row;05/06/2022;AP\n"
-        "Out of range;1850-01-01;AP\n"
-        "\"b'Reddit style &amp; escaped'\";2022-05-06T23:30:00-04:00;\n"
-    ).encode() + "Latin-1 caf\xe9 row;2022-05-09;X\n".encode("latin-1")
+        b"title;Date;source\n"
+        b"Fed raises rates by half a point;2022-05-04;Reuters\n"
+        b";2022-05-05;Reuters\n"
+        b"Bad date row;05/06/2022;AP\n"
+        b"Out of range;1850-01-01;AP\n"
+        b"\"b'Reddit style &amp; escaped'\";2022-05-06T23:30:00-04:00;\n"
+    ) + "Latin-1 caf\xe9 row;2022-05-09;X\n".encode("latin-1")
     upload = SimpleUploadedFile("news.csv", csv_bytes, content_type="text/csv")
     client = _client(team, "trader")
     response = client.post(_url("corpus-headlines", team.org, corpus_id=private.pk), {"file": upload})
