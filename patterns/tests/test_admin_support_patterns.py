@@ -1,0 +1,28 @@
+"""Support staff read corpora, headlines and the astro table in the admin, and change nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from accounts.tests.factories import UserFactory
+from patterns.models import Headline
+
+pytestmark = pytest.mark.django_db
+
+
+def test_support_reads_corpora_headlines_and_the_sky_without_changing_them(corpora, client_for):
+    support = UserFactory(is_staff=True)
+    support.groups.add(Group.objects.get(name="Support"))
+    client = client_for(support)
+    listing = client.get(reverse("admin:patterns_corpus_changelist"))
+    assert listing.status_code == 200 and corpora.crypto.name in listing.content.decode()
+    page = client.get(reverse("admin:patterns_corpus_change", args=[corpora.crypto.pk]))
+    assert page.status_code == 200 and str(corpora.crypto.headline_count) in page.content.decode()
+    assert client.post(reverse("admin:patterns_corpus_change", args=[corpora.crypto.pk]), {}).status_code == 403
+    headline = Headline.objects.filter(corpus=corpora.crypto).first()
+    page = client.get(reverse("admin:patterns_headline_change", args=[headline.pk]))
+    assert page.status_code == 200 and headline.text[:30] in page.content.decode()
+    assert client.get(reverse("admin:patterns_astroday_changelist")).status_code == 200
+    assert client.get(reverse("admin:patterns_corpus_delete", args=[corpora.crypto.pk])).status_code == 403
