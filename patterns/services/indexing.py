@@ -68,7 +68,9 @@ def corpus_index(
         if not cursor.fetchone()[0]:
             raise CorpusBusy(f"corpus {corpus_id} is being indexed")
     try:
-        corpus = Corpus.objects.get(pk=corpus_id)
+        corpus = Corpus.objects.filter(pk=corpus_id).first()
+        if corpus is None:  # deleted after the run was queued
+            return IndexReport(0, 0, 0, 0)
         _set_status(corpus, Corpus.Status.INDEXING, "Embedding headlines")
         try:
             report = _index(corpus, full=full)
