@@ -81,3 +81,26 @@ def test_secrets_can_come_from_files(tmp_path):
         timeout=120,
     )
     assert result.stdout.strip().splitlines()[-1] == "from-a-file-" + "x" * 50, result.stderr
+
+
+def test_production_settings_keep_the_non_commercial_public_corpora_off():
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_SETTINGS_MODULE", "PATTERNS_"))
+    }
+    env.update(
+        SECRET_KEY=secrets.token_urlsafe(50),
+        API_KEY_HMAC_SECRET=secrets.token_urlsafe(50),
+        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="asterai.example.com",
+        DATABASE_URL="postgres://asterai:pw@db:5432/asterai",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "diffsettings", "--all", "--settings=asterweb.settings.prod"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "PATTERNS_PUBLIC_CORPORA = False" in result.stdout
