@@ -610,9 +610,11 @@ def analog_signal(
             fields={"symbol": ["Not this corpus' market."]},
         )
     _check_horizon_k(horizon, k)
+    weights = weights or Weights()
+    _require_some_weight(weights)
     matrix = corpus_matrix(corpus)
     index = _day_index(matrix, day, "day")
-    return analog_signal_matrix(matrix, index, horizon=horizon, k=k, weights=weights or Weights())
+    return analog_signal_matrix(matrix, index, horizon=horizon, k=k, weights=weights)
 
 
 def _day_index(matrix: CorpusMatrix, day: date, field_name: str) -> int:
@@ -625,9 +627,20 @@ def _day_index(matrix: CorpusMatrix, day: date, field_name: str) -> int:
     return index
 
 
+def _require_some_weight(weights: Weights) -> None:
+    if not any(getattr(weights, name) > 0 for name in COMPONENTS):
+        raise ApplicationError(
+            "Every component is weighted 0: raise a weight above 0.", fields={"weights": ["At least one above 0."]}
+        )
+
+
 def analog_signal_matrix(matrix: CorpusMatrix, index: int, *, horizon: int, k: int, weights: Weights) -> AnalogSignal:
-    """``analog_signal`` for row ``index`` of the arrays."""
-    analogs = analog_days(matrix, matrix.day_parts(index), weights, matrix.days[index], horizon, k)
+    """``analog_signal`` for row ``index`` of the arrays; no analogs when the day has none of
+    the weighted components (never a fallback to merely recent days)."""
+    parts = matrix.day_parts(index)
+    if not any(parts[name] is not None and getattr(weights, name) > 0 for name in COMPONENTS):
+        return AnalogSignal(expected_return=None, confidence=0.0, analogs_used=[])
+    analogs = analog_days(matrix, parts, weights, matrix.days[index], horizon, k)
     returns = np.array([item.forward_return for item in analogs])
     return AnalogSignal(
         expected_return=float(returns.mean()) if returns.size else None,
@@ -739,6 +752,7 @@ def walk_forward_matrix(
     seed: int,
 ) -> WalkForward:
     """``walk_forward`` on arrays (no database)."""
+    _require_some_weight(weights)
     forward = matrix.forward_return(horizon)
     lower, upper = np.datetime64(start, "D"), np.datetime64(end, "D")
     candidates = np.flatnonzero(

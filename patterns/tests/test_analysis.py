@@ -18,6 +18,7 @@ from patterns.models import Corpus
 from patterns.services.analysis import (
     analog_days,
     analog_signal,
+    analog_signal_matrix,
     analyse_matrix,
     annualised_sharpe,
     aspect_heatmap_matrix,
@@ -292,6 +293,26 @@ def test_signal_confidence_is_erf_of_the_t_statistic():
     assert signal_confidence(np.array([0.01, 0.03])) == pytest.approx(0.954500, abs=1e-6)
     assert signal_confidence(np.array([0.01])) == 0.0
     assert signal_confidence(np.array([0.01, -0.01])) == 0.0
+
+
+def test_a_day_without_the_weighted_components_gets_no_signal():
+    matrix = _world(300, seed=13)
+    news_only = Weights(astro=0, news=1, market=0)  # these days have no news
+    found = analog_signal_matrix(matrix, 250, horizon=5, k=10, weights=news_only)
+    assert found.expected_return is None and found.confidence == 0.0 and found.analogs_used == []
+    with pytest.raises(ApplicationError) as raised:
+        walk_forward_matrix(
+            matrix,
+            START + timedelta(days=100),
+            START + timedelta(days=200),
+            horizon=5,
+            k=5,
+            weights=Weights(astro=0, news=0, market=0),
+            fee_bps=10,
+            baseline_runs=5,
+            seed=0,
+        )
+    assert "weights" in raised.value.fields
 
 
 def test_the_signal_is_refused_for_another_market():

@@ -138,6 +138,12 @@ def test_outsiders_get_a_404_and_viewers_are_enough(team, other_team, corpora):
         ("corpus-walk-forward", "post", {"start": "2010-01-01", "end": "2021-01-01"}, "start"),
         ("corpus-walk-forward", "post", {"start": "2021-01-01", "end": "2021-01-03"}, "end"),
         ("corpus-walk-forward", "post", {"start": "2021-01-01", "end": "2022-01-01", "horizon": 2}, "horizon"),
+        (
+            "corpus-walk-forward",
+            "post",
+            {"start": "2021-01-01", "end": "2022-01-01", "weights": {"astro": 0, "news": 0, "market": 0}},
+            "weights",
+        ),
         ("corpus-signal", "get", {}, "day"),
         ("corpus-signal", "get", {"day": "2031-05-01"}, "day"),
         ("corpus-signal", "get", {"day": "2022-01-03", "k": "1000"}, "k"),
