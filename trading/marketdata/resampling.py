@@ -43,8 +43,8 @@ WHERE exchange = %(exchange)s AND symbol = %(symbol)s AND market_type = %(market
 GROUP BY bucket
 ORDER BY bucket
 """
-_RESAMPLED_FLOATS = f"""
-SELECT bucket, open::float8, high::float8, low::float8, close::float8, volume::float8, is_closed
+_RESAMPLED_ARRAYS = f"""
+SELECT bucket, is_closed, open, high, low, close, volume
 FROM ({_RESAMPLED}) resampled
 """  # noqa: S608 - constants only
 
@@ -83,7 +83,7 @@ def candle_arrays_resampled(
     *, series: SeriesKey, timeframe: str, start: datetime | None = None, end: datetime | None = None
 ) -> CandleArrays:
     """``candles_resampled`` as numpy arrays (float64 copies), without a Python object per row."""
-    return arrays_from_query(_RESAMPLED_FLOATS, _params(series, timeframe, start, end))
+    return arrays_from_query(_RESAMPLED_ARRAYS, _params(series, timeframe, start, end))
 
 
 def candles_resample_store(

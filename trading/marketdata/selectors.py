@@ -1,9 +1,10 @@
 """Reads from the candle store.
 
 ``candles_range`` gives model rows (Decimal, for the API and small ranges); ``candle_arrays``
-gives numpy arrays for analytics and backtests without a Python object per row: PostgreSQL
-casts to float8 and streams ``COPY ... (FORMAT BINARY)``, whose fixed-width rows numpy reads
-in place. The arrays are float64 *copies* for computation; money stays Decimal in the database.
+gives numpy arrays for analytics and backtests without a Python object per row: the stored
+NUMERIC values stream out as binary ``COPY`` and are decoded to the nearest float64 by vectorized
+numpy (``pgcopy``). The arrays are float64 *copies* for computation; money stays Decimal in the
+database.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from django.db import connection
 from django.db.models import QuerySet
 
 from trading.marketdata.candles import SeriesKey
 from trading.marketdata.gaps import Gap, gaps_find
+from trading.marketdata.pgcopy import Column, query_columns
 from trading.models import Candle, CandleSeries
 
-POSTGRES_EPOCH = 946_684_800  # 2000-01-01 in Unix seconds: binary timestamps count from it, in µs
-_BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _FLOATS = ("open", "high", "low", "close", "volume")
+CANDLE_COLUMNS = (Column.TIMESTAMPTZ, Column.BOOL, *(Column.NUMERIC,) * len(_FLOATS))
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def _time_filter(start: datetime | None, end: datetime | None) -> dict:
 
 # Parameters are bound client-side, so an absent bound is a literal NULL the planner folds away.
 _ARRAYS_SQL = """
-SELECT open_time, open::float8, high::float8, low::float8, close::float8, volume::float8, is_closed
+SELECT open_time, is_closed, open, high, low, close, volume
 FROM trading_candle
 WHERE exchange = %(exchange)s AND symbol = %(symbol)s AND market_type = %(market_type)s
   AND timeframe = %(timeframe)s
@@ -87,44 +87,18 @@ def candle_arrays(*, series: SeriesKey, start: datetime | None = None, end: date
 
 
 def arrays_from_query(sql: str, params: dict) -> CandleArrays:
-    """Run ``sql``, which selects (timestamptz, five float8, bool) NOT NULL columns, into arrays."""
-    rows = _copy_binary(sql, params, [("open_time", ">i8"), *((name, ">f8") for name in _FLOATS), ("is_closed", "?")])
-    return CandleArrays(
-        open_time=rows["open_time"] // 1_000_000 + POSTGRES_EPOCH,
-        **{name: rows[name].astype(np.float64) for name in _FLOATS},
-        is_closed=rows["is_closed"].copy(),
-    )
-
-
-def _copy_binary(sql: str, params: dict, columns: list[tuple[str, str]]) -> np.ndarray:
-    """The rows of ``sql`` as a numpy record array, parsed from PostgreSQL's binary COPY format:
-    a header, then per row an int16 field count and, per field, an int32 length and the value
-    (big-endian), then an int16 -1. Every column must be NOT NULL and fixed-width."""
-    fields = [("count", ">i2")]
-    for name, kind in columns:
-        fields += [(f"{name}_length", ">i4"), (name, kind)]
-    row_type = np.dtype(fields)
-    with connection.cursor() as django_cursor:
-        with django_cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
-            data = bytearray()
-            for block in copy:
-                data += block
-    if not data.startswith(_BINARY_SIGNATURE):
-        raise ValueError("Not a PostgreSQL binary COPY stream.")
-    header_extension = int.from_bytes(data[15:19], "big")
-    body = memoryview(data)[19 + header_extension : len(data) - 2]  # without the trailing int16 -1
-    if len(body) % row_type.itemsize:
-        raise ValueError(f"Binary COPY rows are not {row_type.itemsize} bytes wide: a NULL or a variable-width column?")
-    rows = np.frombuffer(body, dtype=row_type)  # a view: the arrays the caller keeps are converted copies
-    if rows.size and (np.any(rows["count"] != len(columns))):
-        raise ValueError("Unexpected field count in binary COPY rows.")
-    return rows
+    """Run ``sql``, which selects (open time, is_closed, open, high, low, close, volume) NOT NULL
+    columns typed as ``CANDLE_COLUMNS``, into arrays."""
+    open_time, is_closed, *values = query_columns(sql, params, CANDLE_COLUMNS)
+    return CandleArrays(open_time=open_time, is_closed=is_closed, **dict(zip(_FLOATS, values, strict=True)))
 
 
 def series_open_times(*, series: SeriesKey, start: datetime | None = None, end: datetime | None = None) -> np.ndarray:
     """The open times (Unix seconds) of ``series`` in ``[start, end)``, ascending."""
-    rows = _copy_binary(_OPEN_TIMES_SQL, {**series.filter(), "start": start, "end": end}, [("open_time", ">i8")])
-    return rows["open_time"] // 1_000_000 + POSTGRES_EPOCH
+    (open_times,) = query_columns(
+        _OPEN_TIMES_SQL, {**series.filter(), "start": start, "end": end}, [Column.TIMESTAMPTZ]
+    )
+    return open_times
 
 
 def series_gaps(*, series: SeriesKey, start: datetime | None = None, end: datetime | None = None) -> list[Gap]:
