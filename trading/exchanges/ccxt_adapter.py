@@ -500,7 +500,18 @@ class CcxtAdapter:
             rate = _dec(row.get("fundingRate"))
             if rate is None or row.get("timestamp") is None:
                 raise ExchangeUnavailable(f"{self._name} sent an incomplete funding rate for {symbol}.")
-            out.append(FundingRate(symbol=symbol, rate=rate, funding_time=_dt(row["timestamp"])))
+            # Binance-style venues also send the mark price each event was charged at; CCXT keeps
+            # it only in the raw row.
+            info = row.get("info") if isinstance(row.get("info"), dict) else {}
+            mark = _dec(info.get("markPrice"))
+            out.append(
+                FundingRate(
+                    symbol=symbol,
+                    rate=rate,
+                    funding_time=_dt(row["timestamp"]),
+                    mark_price=mark if mark is not None and mark > 0 else None,
+                )
+            )
         return sorted(out, key=lambda f: f.funding_time)
 
     def fetch_leverage_tiers(self, symbol: str) -> list[LeverageTier]:

@@ -9,8 +9,14 @@ supplied it (``Candle.source``). The page and the cursor are saved in one transa
 that stops (a failure, a time limit, a crash) resumes where it stopped, and a repeated page is
 harmless (``candles_upsert`` counts it as duplicates).
 
-Only the adapter protocol is used (``ExchangeAdapter.fetch_ohlcv``). Retrying with backoff is
-the task's job (``tasks.py``): this module raises ``SourcesFailed`` saying whether a retry can help.
+Funding rates (``funding_rates_ingest``) are collected the same way, page by page from a cursor,
+with two differences: the cursor is the newest stored funding time (events are final when
+published, so the store itself says where to resume), and the only source is the exchange itself
+(another venue's funding is another market's, never a fallback).
+
+Only the adapter protocol is used (``ExchangeAdapter.fetch_ohlcv``, ``fetch_funding_rate_history``).
+Retrying with backoff is the task's job (``tasks.py``): this module raises ``SourcesFailed`` saying
+whether a retry can help.
 """
 
 from __future__ import annotations
@@ -18,18 +24,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from trading.exchanges.base import Candle, ExchangeAdapter, ExchangeError, ExchangeUnavailable, RateLimited
+from trading.exchanges.base import (
+    Candle,
+    ExchangeAdapter,
+    ExchangeError,
+    ExchangeUnavailable,
+    FundingRate,
+    RateLimited,
+)
 from trading.marketdata.candles import SeriesKey, candle_problem
-from trading.marketdata.services import UpsertResult, candles_upsert, series_get_or_create
+from trading.marketdata.selectors import funding_rate_last_time
+from trading.marketdata.services import (
+    UpsertResult,
+    candles_upsert,
+    funding_rate_problem,
+    funding_rates_upsert,
+    series_get_or_create,
+)
 from trading.models import CandleSeries
 
 AdapterFactory = Callable[[str], ExchangeAdapter]
+T = TypeVar("T")
 
 PAGE_LIMIT = 500  # candles per request; most exchanges allow 500-1500
 DETAIL_LIMIT = 100
@@ -45,9 +67,20 @@ class SourcesFailed(ExchangeError):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class FundingSeries:
+    """The funding events of one perpetual on one exchange."""
+
+    exchange: str
+    symbol: str
+
+    def __str__(self) -> str:
+        return f"{self.exchange} {self.symbol} funding"
+
+
 @dataclass
 class IngestResult:
-    series: SeriesKey
+    series: SeriesKey | FundingSeries
     pages: int = 0
     fetched: int = 0
     rejected: int = 0
@@ -112,7 +145,17 @@ def series_ingest(
             if since > now or (end is not None and since >= end):
                 result.caught_up = True
                 break
-            page, source = _fetch_window(series, sources, adapters, adapter_for, since, page_limit, result)
+            page, source = _fetch_window(
+                series,
+                sources,
+                adapters,
+                adapter_for,
+                lambda adapter, since=since: adapter.fetch_ohlcv(
+                    series.symbol, series.timeframe, since=since, limit=page_limit
+                ),
+                since,
+                result,
+            )
             page = _within(page, since=since, end=end)
             if not page:
                 result.caught_up = True
@@ -130,7 +173,9 @@ def series_ingest(
     return result
 
 
-def _first_window(cursor: datetime | None, *, step: timedelta, start: datetime | None, default: datetime) -> datetime:
+def _first_window(
+    cursor: datetime | None, *, step: timedelta, start: datetime | None, default: datetime | None
+) -> datetime | None:
     after_cursor = cursor + step if cursor else None
     if start and after_cursor:
         return max(start, after_cursor)
@@ -138,30 +183,33 @@ def _first_window(cursor: datetime | None, *, step: timedelta, start: datetime |
 
 
 def _fetch_window(
-    series: SeriesKey,
+    series: SeriesKey | FundingSeries,
     sources: list[str],
     adapters: dict[str, ExchangeAdapter],
     adapter_for: AdapterFactory,
-    since: datetime,
-    limit: int,
+    fetch: Callable[[ExchangeAdapter], list[T]],
+    since: datetime | None,
     result: IngestResult,
-) -> tuple[list[Candle], str]:
-    """One page from the first source that answers; raises SourcesFailed when none does."""
+) -> tuple[list[T], str]:
+    """One page (``fetch`` of an adapter) from the first source that answers; raises
+    SourcesFailed when none does."""
+    window = f"{since:%Y-%m-%d %H:%M}" if since else "latest"
     errors: list[tuple[str, ExchangeError]] = []
     for source in sources:
         try:
             if source not in adapters:
                 adapters[source] = adapter_for(source)
-            return adapters[source].fetch_ohlcv(series.symbol, series.timeframe, since=since, limit=limit), source
+            return fetch(adapters[source]), source
         except ExchangeError as error:
             errors.append((source, error))
             if len(result.failures) < DETAIL_LIMIT:
-                result.failures.append(f"{since:%Y-%m-%d %H:%M} {source}: {type(error).__name__}: {error}")
+                result.failures.append(f"{window} {source}: {type(error).__name__}: {error}")
     transient = [error for _, error in errors if isinstance(error, (RateLimited, ExchangeUnavailable))]
     waits = [error.retry_after for error in transient if isinstance(error, RateLimited) and error.retry_after]
     described = "; ".join(f"{source}: {type(error).__name__}: {error}" for source, error in errors)
+    when = f"from {window} UTC" if since else "for its latest page"
     raise SourcesFailed(
-        f"Every source failed for {series} from {since:%Y-%m-%d %H:%M} UTC ({described}).",
+        f"Every source failed for {series} {when} ({described}).",
         retryable=bool(transient),
         retry_after=max(waits) if waits else None,
     )
@@ -242,3 +290,91 @@ def series_ingest_reset(*, series: SeriesKey) -> CandleSeries:
     row.ingest_error = ""
     row.save(update_fields=["ingest_cursor", "ingest_status", "ingest_error", "updated_at"])
     return row
+
+
+# --- funding rates -----------------------------------------------------------------------------
+
+FUNDING_CURSOR_STEP = timedelta(milliseconds=1)  # the venues' time resolution
+
+
+def funding_rates_ingest(
+    *,
+    exchange: str,
+    symbol: str,
+    adapter_for: AdapterFactory = adapter_for_source,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    page_limit: int = PAGE_LIMIT,
+    max_pages: int | None = None,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Collect the settled funding events of the perpetual ``symbol`` on ``exchange`` after the
+    newest stored one (or from ``start``, whichever is later) up to the present or ``end``, at most
+    ``max_pages`` pages. With nothing stored and no ``start``, the venue's latest page. Raises
+    ``SourcesFailed`` after saving what it stored, when the exchange fails."""
+    now = now or timezone.now()
+    series = FundingSeries(exchange, symbol)
+    result = IngestResult(series=series, cursor=funding_rate_last_time(exchange=exchange, symbol=symbol))
+    since = _first_window(result.cursor, step=FUNDING_CURSOR_STEP, start=start, default=None)
+    adapters: dict[str, ExchangeAdapter] = {}
+    while max_pages is None or result.pages < max_pages:
+        if since is not None and (since > now or (end is not None and since >= end)):
+            result.caught_up = True
+            break
+        page, _ = _fetch_window(
+            series,
+            [exchange],
+            adapters,
+            adapter_for,
+            lambda adapter, since=since: adapter.fetch_funding_rate_history(symbol, since=since, limit=page_limit),
+            since,
+            result,
+        )
+        page = _funding_within(page, since=since, end=end, now=now)
+        times = [rate.funding_time for rate in page if _aware(rate.funding_time)]
+        if not times:
+            result.caught_up = True
+            break
+        _store_funding_page(series, page, result, now=now)
+        since = max(times) + FUNDING_CURSOR_STEP
+    return result
+
+
+def _aware(moment: datetime | None) -> bool:
+    return moment is not None and moment.tzinfo is not None
+
+
+def _funding_within(
+    page: list[FundingRate], *, since: datetime | None, end: datetime | None, now: datetime
+) -> list[FundingRate]:
+    """The page's events in ``[since, end)`` and not in the future, one per time (the last one sent
+    wins); events without an aware time stay, to be rejected with a reason."""
+    timed: dict[datetime, FundingRate] = {}
+    untimed = []
+    for rate in page:
+        moment = rate.funding_time
+        if not _aware(moment):
+            untimed.append(rate)
+        elif (since is None or moment >= since) and moment <= now and (end is None or moment < end):
+            timed[moment] = rate
+    return [timed[moment] for moment in sorted(timed)] + untimed
+
+
+def _store_funding_page(series: FundingSeries, page: list[FundingRate], result: IngestResult, *, now: datetime) -> None:
+    good = []
+    for rate in page:
+        problem = funding_rate_problem(rate)
+        if problem:
+            result.rejected += 1
+            if len(result.rejections) < DETAIL_LIMIT:
+                result.rejections.append(f"{series.exchange} {rate.funding_time}: {problem}")
+        else:
+            good.append(rate)
+    with transaction.atomic():
+        result.stored.merge(funding_rates_upsert(exchange=series.exchange, symbol=series.symbol, rates=good, now=now))
+    result.pages += 1
+    result.fetched += len(page)
+    result.supplied[series.exchange] = result.supplied.get(series.exchange, 0) + len(good)
+    if good:
+        newest = max(rate.funding_time for rate in good)
+        result.cursor = newest if result.cursor is None else max(result.cursor, newest)

@@ -1,9 +1,9 @@
 """The candle store as the paper exchange's ``PriceSource`` (``trading.exchanges.paper.prices``).
 
-One source reads one exchange's series of one market type and timeframe. "Now" is either the
-newest stored candle (live paper trading: it may be the forming one, whose close is the last
-price) or, with ``as_of`` (a backtest's clock), the newest candle whose period had ended by then,
-so a simulation never sees a bar before it closed.
+One source reads one exchange's series of one market type and timeframe, and that exchange's
+stored funding rates. "Now" is either the newest stored candle (live paper trading: it may be the
+forming one, whose close is the last price) or, with ``as_of`` (a backtest's clock), the newest
+candle whose period had ended by then, so a simulation never sees a bar before it closed.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from trading.exchanges.base import Candle
+from trading.exchanges.base import Candle, FundingRate
 from trading.exchanges.paper.prices import BuiltInMarkets
 from trading.marketdata.candles import SeriesKey
-from trading.marketdata.selectors import candles_range
+from trading.marketdata.selectors import candles_range, funding_rates_between
 
 
 def _candle(row) -> Candle:
@@ -57,6 +57,12 @@ class StoredPrices(BuiltInMarkets):
         rows = self._visible(symbol, timeframe, since)
         return [_candle(row) for row in (rows[:limit] if limit is not None else rows)]
 
+    def funding_rates(self, symbol: str, *, since: datetime, until: datetime) -> list[FundingRate]:
+        """This exchange's stored funding events of the perpetual ``symbol`` (never clipped by
+        ``as_of``: the caller asks only for times that have passed)."""
+        rows = funding_rates_between(exchange=self.exchange, symbol=symbol, since=since, until=until)
+        return [FundingRate(symbol, row.rate, row.funding_time, mark_price=row.mark_price) for row in rows]
+
 
 def spot_symbol(symbol: str) -> str:
     """``BTC/USDT:USDT`` (a USDT-settled perpetual) → ``BTC/USDT``, its spot reference."""
@@ -66,7 +72,8 @@ def spot_symbol(symbol: str) -> str:
 class ReferencePrices(StoredPrices):
     """Paper perpetuals priced from a stored reference series of the same pair (by default the
     exchange's spot candles): perpetuals track their spot index closely, and the shared data
-    holds spot klines. Funding is not derived from it; it is applied explicitly."""
+    holds spot klines. Funding is the exchange's own for the perpetual (``funding_rates`` is
+    inherited: the symbol is not mapped to spot), applied by ``trading.services.paper_feed``."""
 
     def _visible(self, symbol: str, timeframe: str | None = None, since: datetime | None = None):
         return super()._visible(spot_symbol(symbol), timeframe, since)

@@ -4,7 +4,7 @@
 gives numpy arrays for analytics and backtests without a Python object per row: the stored
 NUMERIC values stream out as binary ``COPY`` and are decoded to the nearest float64 by vectorized
 numpy (``pgcopy``). The arrays are float64 *copies* for computation; money stays Decimal in the
-database.
+database. Funding rates: ``funding_rates_between`` and ``funding_rate_last_time``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from trading.marketdata.candles import SeriesKey
 from trading.marketdata.gaps import Gap, gaps_find
 from trading.marketdata.pgcopy import Column, query_columns
-from trading.models import Candle, CandleSeries
+from trading.models import Candle, CandleSeries, FundingRate
 
 _FLOATS = ("open", "high", "low", "close", "volume")
 CANDLE_COLUMNS = (Column.TIMESTAMPTZ, Column.BOOL, *(Column.NUMERIC,) * len(_FLOATS))
@@ -122,3 +122,21 @@ def available_series(*, exchange: str | None = None, symbol: str | None = None) 
 
 def series_key_of(row: CandleSeries) -> SeriesKey:
     return SeriesKey(row.exchange, row.symbol, row.market_type, row.timeframe)
+
+
+def funding_rates_between(*, exchange: str, symbol: str, since: datetime, until: datetime) -> QuerySet:
+    """Stored funding events of ``symbol`` on ``exchange`` with ``since <= funding_time <= until``,
+    oldest first (Decimal values)."""
+    return FundingRate.objects.filter(
+        exchange=exchange, symbol=symbol, funding_time__gte=since, funding_time__lte=until
+    ).order_by("funding_time")
+
+
+def funding_rate_last_time(*, exchange: str, symbol: str) -> datetime | None:
+    """The newest stored funding time of ``symbol`` on ``exchange``: where collection resumes."""
+    return (
+        FundingRate.objects.filter(exchange=exchange, symbol=symbol)
+        .order_by("-funding_time")
+        .values_list("funding_time", flat=True)
+        .first()
+    )

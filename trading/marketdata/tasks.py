@@ -1,6 +1,8 @@
-"""Celery tasks of the candle store (default ``celery`` queue). They take a series id, load the row
-and call ``ingestion.series_ingest``; the series row is the progress record (``ingest_status``,
-``ingest_cursor``, ``ingest_progress``), since the project runs Celery without a result backend.
+"""Celery tasks of the candle store (default ``celery`` queue). ``ingest_series`` takes a series id,
+loads the row and calls ``ingestion.series_ingest``; the series row is the progress record
+(``ingest_status``, ``ingest_cursor``, ``ingest_progress``), since the project runs Celery without
+a result backend. ``ingest_funding_rates`` collects one perpetual's funding events
+(``ingestion.funding_rates_ingest``); the store's newest event is its cursor.
 
 Safe to run twice or concurrently: a Redis lock per series lets one run at a time (a duplicate
 returns at once), and a repeated page is only counted as duplicates. A run collects at most
@@ -11,13 +13,14 @@ task time limit; a run that fails resumes from the cursor when retried.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime
 
 from celery import shared_task
 from django.core.cache import cache
 from django.db import transaction
 
-from trading.marketdata.ingestion import SourcesFailed, series_ingest
+from trading.marketdata.ingestion import IngestResult, SourcesFailed, funding_rates_ingest, series_ingest
 from trading.marketdata.selectors import series_key_of
 from trading.models import CandleSeries
 
@@ -43,28 +46,57 @@ def ingest_series(
     row = CandleSeries.objects.filter(pk=series_id).first()
     if row is None:
         return {"skipped": f"no candle series {series_id}"}
-    lock = f"marketdata:ingest:{series_id}"
-    if not cache.add(lock, self.request.id or "eager", timeout=LOCK_SECONDS):
-        return {"skipped": "already running"}
-    failure: SourcesFailed | None = None
-    try:
-        result = series_ingest(
+    return _run_locked(
+        self,
+        f"marketdata:ingest:{series_id}",
+        lambda: series_ingest(
             series=series_key_of(row),
             start=datetime.fromisoformat(start) if start else None,
             end=datetime.fromisoformat(end) if end else None,
             max_pages=pages_per_run,
-        )
+        ),
+        continuation=lambda: ingest_series.delay(series_id, start, end, pages_per_run),
+    )
+
+
+@shared_task(bind=True, name="trading.marketdata.tasks.ingest_funding_rates", max_retries=MAX_RETRIES)
+def ingest_funding_rates(
+    self, exchange: str, symbol: str, start: str | None = None, pages_per_run: int = PAGES_PER_RUN
+) -> dict:
+    """Collect the funding events of ``symbol`` on ``exchange`` after the newest stored one (or
+    ``start``, ISO 8601); see the module docstring."""
+    return _run_locked(
+        self,
+        f"marketdata:funding:{exchange}:{symbol}",
+        lambda: funding_rates_ingest(
+            exchange=exchange,
+            symbol=symbol,
+            start=datetime.fromisoformat(start) if start else None,
+            max_pages=pages_per_run,
+        ),
+        continuation=lambda: ingest_funding_rates.delay(exchange, symbol, start, pages_per_run),
+    )
+
+
+def _run_locked(task, lock: str, run: Callable[[], IngestResult], *, continuation: Callable[[], object]) -> dict:
+    """Run one ingestion under a Redis lock: retry with backoff when a retry can help, enqueue the
+    continuation when it stopped before catching up."""
+    if not cache.add(lock, task.request.id or "eager", timeout=LOCK_SECONDS):
+        return {"skipped": "already running"}
+    failure: SourcesFailed | None = None
+    try:
+        result = run()
     except SourcesFailed as error:
         failure = error
     finally:
         cache.delete(lock)  # before a retry, which runs inline in eager mode
     if failure is not None:
         if failure.retryable:
-            countdown = backoff_seconds(self.request.retries, retry_after=failure.retry_after)
-            raise self.retry(exc=failure, countdown=countdown)
+            countdown = backoff_seconds(task.request.retries, retry_after=failure.retry_after)
+            raise task.retry(exc=failure, countdown=countdown)
         raise failure
     if not result.caught_up:
-        transaction.on_commit(lambda: ingest_series.delay(series_id, start, end, pages_per_run))
+        transaction.on_commit(continuation)
     return result.as_json()
 
 

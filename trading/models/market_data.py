@@ -1,5 +1,5 @@
-"""The market data store: candles (shared by every tenant), the registry of candle series
-with their ingestion cursor, and persisted CSV import reports.
+"""The market data store: candles and perpetual funding rates (shared by every tenant), the
+registry of candle series with their ingestion cursor, and persisted CSV import reports.
 
 Prices and volumes are NUMERIC(30, 12): 18 integer digits and 12 decimal places hold every
 value in the shipped data sets (at most 6 decimal places) and the tick sizes of any listed
@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.tenancy import SharedModel
 from trading.exchanges.base import TIMEFRAME_SECONDS, MarketType
 
-__all__ = ["Candle", "CandleImport", "CandleSeries"]
+__all__ = ["Candle", "CandleImport", "CandleSeries", "FundingRate"]
 
 PRICE_DIGITS = 30
 PRICE_PLACES = 12
@@ -151,3 +151,37 @@ class CandleImport(SharedModel):
 
     def __str__(self) -> str:
         return f"{self.location} → {self.series} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class FundingRate(SharedModel):
+    """One settled funding event of a perpetual on an exchange: at ``funding_time`` positions paid
+    ``rate`` times their notional (a positive rate: longs pay shorts), valued at ``mark_price``
+    when the venue publishes it. Collected by ``trading.marketdata.ingestion.funding_rates_ingest``;
+    the paper exchange settles its positions with them (``trading.services.paper_feed``). An event
+    collected again with other values is reported as a conflict, never overwritten."""
+
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=64, help_text="CCXT unified symbol of the perpetual, e.g. BTC/USDT:USDT")
+    funding_time = models.DateTimeField(help_text="UTC time the funding was charged")
+    rate = _amount("rate")
+    mark_price = models.DecimalField(
+        "mark price", max_digits=PRICE_DIGITS, decimal_places=PRICE_PLACES, null=True, blank=True
+    )
+    ingested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Also the index of every read: one symbol's events in time order.
+            models.UniqueConstraint(fields=["exchange", "symbol", "funding_time"], name="trading_fundingrate_key"),
+            models.CheckConstraint(
+                condition=Q(mark_price__isnull=True) | (Q(mark_price__gt=0) & Q(mark_price__lte=MAX_AMOUNT)),
+                name="trading_fundingrate_mark_price_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(rate__gte=MAX_AMOUNT.copy_negate()) & Q(rate__lte=MAX_AMOUNT),
+                name="trading_fundingrate_not_nan",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exchange} {self.symbol} {self.funding_time:%Y-%m-%d %H:%M}: {self.rate}"

@@ -264,10 +264,11 @@ def test_funding_rate_and_history(agent_adapter, aster_server):
         (t0 + 28_800_000, Decimal("-0.00005")),
         (t0 + 57_600_000, Decimal("0.00031234")),
     ]
+    mark = Decimal("60000")  # the server's BTCUSDT mark price, sent with every event
     assert agent_adapter.fetch_funding_rate_history(BTC) == [
-        FundingRate(BTC, Decimal("0.0001"), datetime(2025, 11, 1, 0, tzinfo=UTC)),
-        FundingRate(BTC, Decimal("-0.00005"), datetime(2025, 11, 1, 8, tzinfo=UTC)),
-        FundingRate(BTC, Decimal("0.00031234"), datetime(2025, 11, 1, 16, tzinfo=UTC)),
+        FundingRate(BTC, Decimal("0.0001"), datetime(2025, 11, 1, 0, tzinfo=UTC), mark),
+        FundingRate(BTC, Decimal("-0.00005"), datetime(2025, 11, 1, 8, tzinfo=UTC), mark),
+        FundingRate(BTC, Decimal("0.00031234"), datetime(2025, 11, 1, 16, tzinfo=UTC), mark),
     ]
     later = agent_adapter.fetch_funding_rate_history(BTC, since=datetime(2025, 11, 1, 8, tzinfo=UTC), limit=5)
     assert [f.rate for f in later] == [Decimal("-0.00005"), Decimal("0.00031234")]

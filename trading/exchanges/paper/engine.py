@@ -14,7 +14,7 @@ from decimal import Decimal
 from itertools import groupby
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Sum, When
 from django.utils import timezone
 
 from trading.exchanges.base import (
@@ -89,8 +89,11 @@ class PaperExchange:
     exactly the position's isolated margin, however far the bar went beyond.
 
     Funding. ``apply_funding`` pays -Q * mark * rate into cash (positive rate: longs pay, shorts
-    receive), once per (account, symbol, funding time). Funding and fees move cash only; they
-    do not change a position's margin or liquidation price.
+    receive), once per (account, symbol, funding time), where Q is the position held at the
+    funding time (the sum of the fills up to then), so settling late changes nothing: a position
+    opened after the funding time owes nothing, one closed after it still pays. Funding and fees
+    move cash only; they do not change a position's margin or liquidation price.
+    ``trading.services.paper_feed`` applies the venue's stored rates as their times pass.
 
     Balance. total = cash (deposits + realized PnL - fees ± funding); used = margin of positions
     and open orders; free = total - used. Unrealized PnL is reported per position.
@@ -581,19 +584,39 @@ class PaperExchange:
         )
         return order
 
+    def positions_held_at(self, symbol: str, moments: list[datetime]) -> list[Decimal]:
+        """The signed position in ``symbol`` at each of ``moments``: the sum of the account's fills
+        up to and including it (a position's quantity is exactly that sum). One query."""
+        if not moments:
+            return []
+        signed = Case(When(order__side=OrderSide.BUY, then=F("quantity")), default=-F("quantity"))
+        sums = (
+            PaperFill.objects.for_org(self.organization)
+            .filter(order__account_id=self.account.pk, order__symbol=symbol)
+            .aggregate(
+                **{
+                    f"at_{index}": Sum(signed, filter=Q(time__lte=moment), default=rules.ZERO)
+                    for index, moment in enumerate(moments)
+                }
+            )
+        )
+        return [sums[f"at_{index}"] for index in range(len(moments))]
+
     def apply_funding(self, symbol: str, rate: Decimal, mark_price: Decimal, at: datetime) -> PaperFunding | None:
-        """Settle funding for the position held now: cash += -Q * mark * rate. Idempotent per
-        (account, symbol, funding time): a repeat returns the first payment. None when flat."""
+        """Settle the funding of time ``at`` for the position held then: cash += -Q * mark * rate.
+        Idempotent per (account, symbol, funding time): a repeat returns the first payment. None
+        when the account held no position in ``symbol`` at ``at``."""
         self.market(symbol)
         with transaction.atomic():
             account = self._lock()
             existing = self._fundings().filter(symbol=symbol, funding_time=at).first()
             if existing is not None:
                 return existing
-            position = self._positions().filter(symbol=symbol).exclude(quantity=0).first()
-            if position is None:
+            (quantity,) = self.positions_held_at(symbol, [at])
+            if quantity == 0:
                 return None
-            amount = rules.funding_amount(position.quantity, mark_price=mark_price, rate=rate)
+            position = self._positions().get(symbol=symbol)  # a fill created it
+            amount = rules.funding_amount(quantity, mark_price=mark_price, rate=rate)
             account.cash_balance = rules.q18(account.cash_balance + amount)
             account.save(update_fields=["cash_balance"])
             return PaperFunding.objects.create(
@@ -603,7 +626,7 @@ class PaperExchange:
                 symbol=symbol,
                 rate=rate,
                 mark_price=mark_price,
-                position_quantity=position.quantity,
+                position_quantity=quantity,
                 amount=amount,
                 funding_time=at,
             )

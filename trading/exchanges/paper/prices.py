@@ -1,5 +1,6 @@
-"""Where the paper exchange gets market data: the ``PriceSource`` protocol, a built-in table of
-markets (BTC and ETH USDT-margined perpetuals) and an in-memory source for tests and scripts.
+"""Where the paper exchange gets market data: the ``PriceSource`` protocol (candles, markets,
+leverage brackets and settled funding rates), a built-in table of markets (BTC and ETH
+USDT-margined perpetuals) and an in-memory source for tests and scripts.
 
 The market-data store implements ``PriceSource`` over stored candles; it may inherit
 ``BuiltInMarkets`` for the two methods about markets until it has the venue's own table.
@@ -12,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from trading.exchanges.base import Candle, LeverageTier, Market, MarketType, UnknownSymbol
+from trading.exchanges.base import Candle, FundingRate, LeverageTier, Market, MarketType, UnknownSymbol
 
 
 @runtime_checkable
@@ -38,6 +39,11 @@ class PriceSource(Protocol):
         self, symbol: str, timeframe: str, *, since: datetime | None = None, limit: int | None = None
     ) -> list[Candle]:
         """Bars in ascending open time, from ``since`` (inclusive), at most ``limit``."""
+        ...
+
+    def funding_rates(self, symbol: str, *, since: datetime, until: datetime) -> list[FundingRate]:
+        """The funding events the venue settled for the perpetual ``symbol`` with
+        ``since <= funding_time <= until``, oldest first; empty when none is known."""
         ...
 
 
@@ -121,12 +127,22 @@ class BuiltInMarkets:
 
 
 class InMemoryPriceSource(BuiltInMarkets):
-    """Candles held in memory, one timeframe; ``add`` appends a bar, the last one is "now"."""
+    """Candles held in memory, one timeframe; ``add`` appends a bar, the last one is "now".
+    ``add_funding`` records a settled funding event."""
 
     def __init__(self, *, timeframe: str = "1h", **tables) -> None:
         super().__init__(**tables)
         self.timeframe = timeframe
         self._candles: dict[str, list[Candle]] = {}
+        self._funding: dict[str, dict[datetime, FundingRate]] = {}
+
+    def add_funding(self, rate: FundingRate) -> FundingRate:
+        self._funding.setdefault(rate.symbol, {})[rate.funding_time] = rate
+        return rate
+
+    def funding_rates(self, symbol: str, *, since: datetime, until: datetime) -> list[FundingRate]:
+        events = self._funding.get(symbol, {})
+        return [events[moment] for moment in sorted(events) if since <= moment <= until]
 
     def add(self, symbol: str, candle: Candle) -> Candle:
         bars = self._candles.setdefault(symbol, [])
