@@ -15,6 +15,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts import api as accounts_api
 from accounts.webhooks import api as webhooks_api
+from patterns import analysis_api
 from patterns import api as patterns_api
 from trading import api as trading_api
 
@@ -42,6 +43,7 @@ org_urlpatterns = [
     *webhooks_api.api_org_urlpatterns,
     *trading_api.api_org_urlpatterns,
     *patterns_api.api_org_urlpatterns,
+    *analysis_api.api_org_urlpatterns,
 ]
 
 v1_urlpatterns = [

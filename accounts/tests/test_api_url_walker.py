@@ -198,6 +198,10 @@ URL_FACTORIES: dict[str, Callable[[Team, Any], dict[str, Any]]] = {
     "corpus-headlines": _private_corpus_of,
     "corpus-search": _private_corpus_of,
     "corpus-headline-search": _private_corpus_of,
+    "corpus-analysis": _private_corpus_of,
+    "corpus-walk-forward": _private_corpus_of,
+    "corpus-signal": _private_corpus_of,
+    "corpus-aspect-heatmap": _private_corpus_of,
     "patterns-sky": _nothing,
     "patterns-quota": _nothing,
 }
@@ -214,6 +218,8 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("corpus-headlines", "post"): lambda: {"headlines": [{"day": "2020-01-02", "text": "Walker adds a headline"}]},
     ("corpus-search", "post"): lambda: {"text": "central banks raise interest rates"},
     ("corpus-headline-search", "post"): lambda: {"text": "central banks raise interest rates"},
+    ("corpus-analysis", "post"): lambda: {"text": "central banks raise interest rates"},
+    ("corpus-walk-forward", "post"): lambda: {"start": "2020-01-01", "end": "2020-12-31"},
     ("exchange-account-list", "post"): lambda: {
         "label": f"walker live {next(_counter)}",
         "exchange_id": "aster",
