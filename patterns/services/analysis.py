@@ -502,9 +502,10 @@ def _filter_mask(corpus: Corpus, request: SearchRequest, matrix: CorpusMatrix) -
     where, params = _filter_sql(corpus, request)
     with raw_connection().cursor() as cursor:
         # ``where`` is search's own clause: fixed SQL text with %s placeholders only.
-        cursor.execute(f"SELECT day FROM patterns_dayvector WHERE {where}", params)
-        days = np.array([row[0] for row in cursor.fetchall()], dtype="datetime64[D]")
-    return np.isin(matrix.days, days)
+        # Day numbers (days since 1970-01-01) as integers: no date object per row to convert.
+        cursor.execute(f"SELECT day - DATE '1970-01-01' FROM patterns_dayvector WHERE {where}", params)
+        days = np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
+    return np.isin(matrix.day_numbers, days)
 
 
 def analyse_matrix(
