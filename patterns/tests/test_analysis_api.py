@@ -6,37 +6,17 @@ from __future__ import annotations
 import pytest
 import requests
 import schemathesis
-from django.test import override_settings
-from django.urls import NoReverseMatch, include, path, reverse
+from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 
 from accounts.tests.api_helpers import assert_error, call, issue_key, key_client
-from patterns import analysis_api
 from patterns.services.corpora import corpus_create
 
 pytestmark = pytest.mark.django_db
 
-# Until asterweb/api.py mounts analysis_api.api_org_urlpatterns, these tests mount them here
-# at the same place (/api/v1/orgs/<slug>/...) in front of the project's URLs.
-urlpatterns = [
-    path("api/v1/orgs/<slug:org_slug>/", include(analysis_api.api_org_urlpatterns)),
-    path("", include("asterweb.urls")),
-]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _routes():
-    try:
-        reverse("corpus-analysis", kwargs={"org_slug": "x", "corpus_id": 1})
-    except NoReverseMatch:
-        with override_settings(ROOT_URLCONF=__name__):
-            yield
-    else:
-        yield
-
 
 @pytest.fixture(scope="module")
-def openapi(_routes):
+def openapi():
     return schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
 
 
