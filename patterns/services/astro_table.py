@@ -13,6 +13,7 @@ from patterns.encoders import astro
 from patterns.services.vectors import copy_rows, fetch_vectors
 
 _CHUNK_DAYS = 10_000
+_LOCK_KEY = 71_004  # advisory lock of astro table writes
 _COLUMNS = (
     "day",
     "longitude",
@@ -79,20 +80,24 @@ def _missing_spans(start: date, end: date) -> list[tuple[date, date]]:
 
 
 def astro_table_ensure(start: date, end: date) -> int:
-    """Compute and store every missing day in ``[start, end]``; returns days added."""
+    """Compute and store every missing day in ``[start, end]``; returns days added. Concurrent
+    callers (an indexing run and the table fill) serialise on an advisory lock, so a day is
+    never inserted twice; the common case, nothing missing, takes no lock."""
     start = max(start, astro.MIN_DATE)
     end = min(end, astro.MAX_DATE)
-    if start > end:
+    if start > end or not _missing_spans(start, end):
         return 0
     added = 0
-    for span_start, span_end in _missing_spans(start, end):
-        chunk_start = span_start
-        while chunk_start <= span_end:
-            chunk_end = min(span_end, chunk_start + timedelta(days=_CHUNK_DAYS - 1))
-            arrays = astro.compute_days(chunk_start, chunk_end)
-            with transaction.atomic():
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+        for span_start, span_end in _missing_spans(start, end):
+            chunk_start = span_start
+            while chunk_start <= span_end:
+                chunk_end = min(span_end, chunk_start + timedelta(days=_CHUNK_DAYS - 1))
+                arrays = astro.compute_days(chunk_start, chunk_end)
                 added += copy_rows("patterns_astroday", _COLUMNS, _TYPES, _rows(arrays))
-            chunk_start = chunk_end + timedelta(days=1)
+                chunk_start = chunk_end + timedelta(days=1)
     return added
 
 
