@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts.webhooks import urls as webhook_urls
 from asterweb import health, views
+from patterns import urls as patterns_urls
 from trading import urls as trading_urls
 
 urlpatterns = [
@@ -14,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("o/<slug:org_slug>/", include(trading_urls.org_patterns)),
+    path("o/<slug:org_slug>/patterns/", include(patterns_urls.org_patterns)),
     path("", include(webhook_urls.public_patterns)),
     path("", include("django_prometheus.urls")),
 ]

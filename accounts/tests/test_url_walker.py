@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
 import pytest
@@ -86,6 +87,17 @@ def _exchange_account_of(team: Team) -> dict[str, int]:
     return {"account_id": account.pk}
 
 
+_corpus_numbers = count(1)
+
+
+def _corpus_of(team: Team) -> dict[str, int]:
+    """A private pattern corpus (no market, so nothing is queued to index it)."""
+    from patterns.services.corpora import corpus_create
+
+    corpus = corpus_create(organization=team.org, user=team.owner, name=f"walker corpus {next(_corpus_numbers)}")
+    return {"corpus_id": corpus.pk}
+
+
 def _nothing(team: Team) -> dict[str, Any]:
     return {}
 
@@ -124,6 +136,19 @@ URL_FACTORIES: dict[str, Callable[[Team], dict[str, Any]]] = {
     "exchange_account_remove": _exchange_account_of,
     "exchange_account_markets": _exchange_account_of,
     "candle_chart": _nothing,
+    "patterns_corpus_list": _nothing,
+    "patterns_corpus_create": _nothing,
+    "patterns_corpus_detail": _corpus_of,
+    "patterns_corpus_status": _corpus_of,
+    "patterns_corpus_upload": _corpus_of,
+    "patterns_corpus_event_add": _corpus_of,
+    "patterns_corpus_reindex": _corpus_of,
+    "patterns_corpus_delete": _corpus_of,
+    "patterns_search": _corpus_of,
+    "patterns_analysis": _corpus_of,
+    "patterns_walk_forward": _corpus_of,
+    "patterns_chart": _corpus_of,
+    "patterns_chart_data": _corpus_of,
 }
 
 ORG_URLS = org_urls()
