@@ -1,5 +1,6 @@
 """Query results straight into numpy arrays, through PostgreSQL's binary COPY, without a Python
-object per row or per value.
+object per value or a kept one per row (libpq hands over each row as a buffer, copied at once
+into one bytearray).
 
 Where the time went before (``bench/candles.py``, 100,000 candles): PostgreSQL's ``numeric::float8``
 cast formats each value as text and parses it back (``numeric_out`` + ``strtod``), and that cast was
@@ -19,8 +20,8 @@ NUMERIC values are decoded exactly. A NUMERIC is a sign and base-10,000 digits `
 ``e = 4 * (weight - ndigits + 1)``. When ``M < 2**53`` and ``|e| <= 22``, both ``M`` and ``10**|e|``
 are exact doubles, so one IEEE multiplication or division gives the correctly rounded result, the
 same double as ``float(Decimal(...))`` and as PostgreSQL's cast (Clinger's fast path, which
-``strtod`` takes too). Any other value (more than 16 significant digits) is converted with Python's
-exact integer arithmetic, one at a time; it is rare in market data.
+``strtod`` takes too). Any other value (about 16 significant digits or more) is converted with
+Python's exact integer arithmetic, one at a time; it is rare in market data.
 """
 
 from __future__ import annotations
