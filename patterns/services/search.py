@@ -39,7 +39,7 @@ _SLICES = {
 MAX_RESULTS = 100
 MIN_QUERY_CHARS = 3
 HEADLINES_PER_DAY = 3
-HEADLINE_HITS_PER_RESULT = 30  # HNSW headline hits fetched per requested day
+HEADLINE_HITS_PER_RESULT = 10  # HNSW headline hits fetched per requested day
 CACHE_VERSION = 1
 
 
@@ -321,7 +321,13 @@ def build_query_vector(corpus: Corpus, request: SearchRequest) -> tuple[np.ndarr
     return vector, active
 
 
-def _count(where: str, params: list) -> int:
+def _candidates(corpus: Corpus, request: SearchRequest, where: str, params: list) -> int:
+    """Days passing the filters. Without structured filters the corpus' own counts (kept by
+    indexing, versioned like the cache) answer without scanning the table."""
+    if request.filters.is_empty():
+        if request.text and request.day is None:
+            return corpus.news_day_count
+        return max(0, corpus.day_count - (1 if request.day is not None else 0))
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM patterns_dayvector WHERE {where}", params)
         return cursor.fetchone()[0]
@@ -329,31 +335,34 @@ def _count(where: str, params: list) -> int:
 
 _SELECT = (
     "SELECT day, {score} AS score, headline_count, close, forward_1, forward_5, forward_20, retrograde, "
-    "moon_phase, signs, aspects, astro, news, market FROM patterns_dayvector"
+    "moon_phase, signs, aspects{components} FROM patterns_dayvector"
 )
 
 
-def _vector_rows(where: str, params: list, query: np.ndarray, limit: int, exact: bool) -> list[tuple]:
+def _component_columns(parts: dict[str, np.ndarray]) -> tuple[str, list]:
+    """SQL computing each stored component's cosine to the query's (NULL where absent)."""
+    return "".join(f", -({name} <#> %s)" for name in parts), list(parts.values())
+
+
+def _vector_rows(
+    where: str, params: list, query: np.ndarray, parts: dict[str, np.ndarray], limit: int, exact: bool
+) -> list[tuple]:
     # ``(combined <#> q) + 0`` is the same ordering the HNSW index cannot serve: an exact scan.
     order = "(combined <#> %s) + 0" if exact else "combined <#> %s"
-    sql = f"{_SELECT.format(score='-(combined <#> %s)')} WHERE {where} ORDER BY {order} LIMIT %s"
+    components, component_params = _component_columns(parts)
+    select = _SELECT.format(score="-(combined <#> %s)", components=components)
+    sql = f"{select} WHERE {where} ORDER BY {order} LIMIT %s"
     with transaction.atomic():
         if not exact:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, 4 * limit)])
                 cursor.execute("SET LOCAL hnsw.iterative_scan = 'strict_order'")
-        return fetch_vectors(sql, [query, *params, query, limit])
+        return fetch_vectors(sql, [query, *component_params, *params, query, limit])
 
 
 def _filter_rows(where: str, params: list, limit: int) -> list[tuple]:
-    sql = f"{_SELECT.format(score='NULL::float8')} WHERE {where} ORDER BY day DESC LIMIT %s"
+    sql = f"{_SELECT.format(score='NULL::float8', components='')} WHERE {where} ORDER BY day DESC LIMIT %s"
     return fetch_vectors(sql, [*params, limit])
-
-
-def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
-    if a is None or b is None:
-        return None
-    return round(float(np.dot(a, b)), 6)
 
 
 def _headlines_for(corpus: Corpus, days: list[date], text_vector: np.ndarray | None) -> dict[date, list[dict]]:
@@ -387,60 +396,63 @@ def _headlines_for(corpus: Corpus, days: list[date], text_vector: np.ndarray | N
 def _to_match(
     row: tuple,
     denominator: float,
-    query_parts: dict,
-    headlines: dict,
+    names: list[str],
     score: float | None = None,
     component_scores: dict[str, float] | None = None,
 ) -> DayMatch:
-    day, stored_score, headline_count, close, f1, f5, f20, retrograde, moon_phase, signs, aspects, *vectors = row
-    stored = {
-        name: (value.to_numpy() if value is not None else None)
-        for name, value in zip(COMPONENTS, vectors, strict=False)
-    }
+    """A result from a ``_SELECT`` row whose trailing columns are the cosines of ``names``."""
+    day, stored_score, headline_count, close, f1, f5, f20, retrograde, moon_phase, signs, aspects, *cosines = row
     if score is None and stored_score is not None:
         score = float(stored_score) / denominator
-    components = {name: _cosine(query_parts.get(name), stored[name]) for name in query_parts}
+    components = {
+        name: None if value is None else round(float(value), 6) for name, value in zip(names, cosines, strict=True)
+    }
     components.update({name: round(value, 6) for name, value in (component_scores or {}).items()})
     return DayMatch(
         day=day,
         similarity=None if score is None else round(score, 6),
         component_similarity=components,
-        headlines=headlines.get(day, []),
+        headlines=[],
         headline_count=headline_count,
         close=close,
         forward_returns={"1": f1, "5": f5, "20": f20},
         retrograde=list(retrograde),
         moon_phase=astro.MOON_PHASES[moon_phase],
         aspects=list(aspects),
-        signs={body: astro.SIGNS[sign] for body, sign in zip(astro.BODIES, signs, strict=False)},
+        signs={body: astro.SIGNS[sign] for body, sign in zip(astro.BODIES, signs, strict=True)},
     )
 
 
 def _headline_day_scores(
-    corpus: Corpus, where: str, params: list, text_vector: np.ndarray, limit: int
+    corpus: Corpus, request: SearchRequest, where: str, params: list, text_vector: np.ndarray
 ) -> tuple[dict[date, float], str]:
     """Each day's best headline cosine to the text, over the days passing the filters: exact
     when they hold few headlines, else the top headlines from the HNSW index (iterative scan)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT coalesce(sum(headline_count), 0) FROM patterns_dayvector WHERE {where}", params)
-        headline_total = cursor.fetchone()[0]
-    days_sql = f"SELECT day FROM patterns_dayvector WHERE {where}"
+    if request.filters.is_empty():  # every day with headlines qualifies: no join, no count
+        day_clause, day_params, headline_total = "", [], corpus.headline_count
+    else:
+        day_clause, day_params = f" AND day IN (SELECT day FROM patterns_dayvector WHERE {where})", params
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT coalesce(sum(headline_count), 0) FROM patterns_dayvector WHERE {where}", params)
+            headline_total = cursor.fetchone()[0]
     if headline_total <= settings.PATTERNS_EXACT_SEARCH_LIMIT:
+        # OFFSET 0 keeps the subquery whole, so rows are scored before grouping and the sort
+        # moves (day, score) pairs rather than whole vectors (measured 78 ms -> 12 ms).
         rows = fetch_vectors(
-            "SELECT day, max(-(vector <#> %s)) FROM patterns_headline "
-            f"WHERE corpus_id = %s AND vector IS NOT NULL AND day IN ({days_sql}) GROUP BY day",
-            [text_vector, corpus.pk, *params],
+            "SELECT day, max(score) FROM (SELECT day, -(vector <#> %s) AS score FROM patterns_headline "
+            f"WHERE corpus_id = %s AND vector IS NOT NULL{day_clause} OFFSET 0) scored GROUP BY day",
+            [text_vector, corpus.pk, *day_params],
         )
         return {day: float(score) for day, score in rows}, "exact"
-    top = max(100, HEADLINE_HITS_PER_RESULT * limit)
+    top = max(100, HEADLINE_HITS_PER_RESULT * request.limit)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL hnsw.ef_search = %s", [min(1000, top)])
             cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
         rows = fetch_vectors(
             "SELECT day, -(vector <#> %s) FROM patterns_headline "
-            f"WHERE corpus_id = %s AND vector IS NOT NULL AND day IN ({days_sql}) ORDER BY vector <#> %s LIMIT %s",
-            [text_vector, corpus.pk, *params, text_vector, top],
+            f"WHERE corpus_id = %s AND vector IS NOT NULL{day_clause} ORDER BY vector <#> %s LIMIT %s",
+            [text_vector, corpus.pk, *day_params, text_vector, top],
         )
     scores: dict[date, float] = {}
     for day, score in rows:
@@ -461,11 +473,12 @@ def _component_scores(where: str, params: list, parts: dict[str, np.ndarray]) ->
 
 
 def _text_ranking(
-    corpus: Corpus, where: str, params: list, parts: dict[str, np.ndarray], active: dict[str, float], limit: int
+    corpus: Corpus, request: SearchRequest, where: str, params: list, parts: dict[str, np.ndarray], active: dict
 ) -> tuple[list[tuple[date, float, dict[str, float]]], str]:
     """Days ranked by the weighted mix of their best headline's cosine to the text and (with
     a date) their astro/market cosines to that day's."""
-    news_scores, method = _headline_day_scores(corpus, where, params, parts["news"], limit)
+    limit = request.limit
+    news_scores, method = _headline_day_scores(corpus, request, where, params, parts["news"])
     others = {name: parts[name] for name in active if name != "news"}
     total = sum(active.values())
     if not others:
@@ -487,9 +500,8 @@ def _text_ranking(
 
 
 def _rows_for_days(corpus: Corpus, days: list[date]) -> dict[date, tuple]:
-    rows = fetch_vectors(
-        f"{_SELECT.format(score='NULL::float8')} WHERE corpus_id = %s AND day = ANY(%s)", [corpus.pk, days]
-    )
+    select = _SELECT.format(score="NULL::float8", components="")
+    rows = fetch_vectors(f"{select} WHERE corpus_id = %s AND day = ANY(%s)", [corpus.pk, days])
     return {row[0]: row for row in rows}
 
 
@@ -497,21 +509,21 @@ def search_days_uncached(corpus: Corpus, request: SearchRequest) -> SearchResult
     """The search itself (no quota, no cache): used by the service below and by tests."""
     where, params = _filter_sql(corpus, request)
     query, active = build_query_vector(corpus, request)
-    candidates = _count(where, params)
+    candidates = _candidates(corpus, request, where, params)
     query_parts = {name: query[_SLICES[name]] / weight for name, weight in active.items()}
     text_vector = query_parts.get("news") if request.text else None
     if query is None:
         rows, method = _filter_rows(where, params, request.limit), "filter"
-        matches = [_to_match(row, 1.0, {}, {}) for row in rows]
+        matches = [_to_match(row, 1.0, []) for row in rows]
     elif text_vector is not None:
-        ranking, method = _text_ranking(corpus, where, params, query_parts, active, request.limit)
+        ranking, method = _text_ranking(corpus, request, where, params, query_parts, active)
         stored = _rows_for_days(corpus, [day for day, _, _ in ranking])
-        matches = [_to_match(stored[day], 1.0, query_parts, {}, score, parts) for day, score, parts in ranking]
+        matches = [_to_match(stored[day], 1.0, [], score, parts) for day, score, parts in ranking]
     else:
         exact = candidates <= settings.PATTERNS_EXACT_SEARCH_LIMIT
-        rows = _vector_rows(where, params, query, request.limit, exact)
+        rows = _vector_rows(where, params, query, query_parts, request.limit, exact)
         method = "exact" if exact else "hnsw"
-        matches = [_to_match(row, sum(active.values()), query_parts, {}) for row in rows]
+        matches = [_to_match(row, sum(active.values()), list(query_parts)) for row in rows]
     headlines = _headlines_for(corpus, [match.day for match in matches], text_vector)
     return SearchResult(
         corpus_id=corpus.pk,
