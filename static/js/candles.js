@@ -30,7 +30,11 @@
     .then(function (body) {
       const chart = LightweightCharts.createChart(element, {
         autoSize: true,
-        layout: { background: { color: "transparent" }, textColor: cssColor("--pico-color", "#444") },
+        layout: {
+          background: { color: "transparent" },
+          textColor: cssColor("--pico-color", "#444"),
+          attributionLogo: false, // its inline <style> breaks the CSP; the page credits TradingView in text
+        },
         grid: {
           vertLines: { color: cssColor("--pico-muted-border-color", "#e5e5e5") },
           horzLines: { color: cssColor("--pico-muted-border-color", "#e5e5e5") },
