@@ -85,7 +85,16 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-bench: venv services
+BENCH_STAMP := $(VENV)/.bench-installed
+
+# Bench-only packages (ChromaDB, the reference vector index), constrained by the pinned set.
+$(BENCH_STAMP): requirements/bench.txt $(VENV_STAMP)
+	@echo "Installing requirements/bench.txt (bench only) into $(VENV)"
+	@set -o pipefail; $(PY) -m pip install --quiet --disable-pip-version-check --no-input \
+	  -r requirements/bench.txt -c requirements/dev.txt 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
+	@touch $@
+
+bench: venv $(BENCH_STAMP) services
 	@if [ -d bench ]; then \
 	  set -a; . ./.run/env; set +a; \
 	  export DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-asterweb.settings.dev}; \

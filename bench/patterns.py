@@ -5,15 +5,30 @@
   the 10,000 days/s target, beside the same computation done one day at a time (a Python loop of
   ``compute([day])`` over a sample of days spread over the range, extrapolated to the whole range);
   the two must give the same numbers. ``feature_vector`` over the range is timed too.
-- ``news``, ``search``, ``api``: not written yet.
+- ``news``: the news encoder (``bench/patterns_news.py``): headlines/s and single-query latency.
+- ``search``: top-10 headline search at 73k/250k/1M rows, pgvector HNSW beside an exact numpy scan
+  and ChromaDB, p50/p99 and recall@10 (``bench/patterns_search.py``).
+- ``api``: the search API end to end under concurrent load through gunicorn, beside the cheapest
+  endpoint of the same stack (``bench/patterns_api.py``).
 
-    python -m bench patterns                   # every part written so far
-    python -m bench.patterns --part astro      # BENCH_ASTRO_RUNS=3, BENCH_ASTRO_LOOP_DAYS=200
+Each part's options follow ``--part`` (e.g. ``--size 1m`` for search, ``--clients 8,16`` for api,
+``--limit`` for news); ``--help`` lists them all.
+
+    python -m bench.patterns                       # every part, in order
+    python -m bench.patterns --part astro          # BENCH_ASTRO_RUNS=3, BENCH_ASTRO_LOOP_DAYS=200
+    python -m bench.patterns --part search --size 1m --no-chroma
+    python -m bench.patterns --part api --clients 8,16
+
+``make bench`` (``python -m bench``) runs every module of bench/ by its ``main()``: there this
+module runs the astro part only, since ``patterns_news``, ``patterns_search`` and
+``patterns_api`` run as modules of their own (the search part at BENCH_SEARCH_SIZES, by default
+73k, 250k and 1m: the 1M HNSW builds take minutes on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import sys
@@ -105,20 +120,37 @@ def astro_part() -> list[str]:
 PARTS: dict[str, tuple[str, Callable[[], list[str]]]] = {
     "astro": ("Astro encoder: the sky for every day 1900-2050 (higher days/s is better)", astro_part),
 }
+# Parts that live in modules of their own: (title, module). Each has add_arguments(parser) and run(args).
+MODULE_PARTS: dict[str, tuple[str, str]] = {
+    "news": ("News encoder: headlines/s and single-query latency", "bench.patterns_news"),
+    "search": (
+        "Headline vector search: pgvector HNSW, exact numpy, ChromaDB (p50/p99, recall@10)",
+        "bench.patterns_search",
+    ),
+    "api": ("Search API end to end under concurrent load, beside the stack's ceiling", "bench.patterns_api"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the parts named by ``--part`` (all written parts by default). ``python -m bench`` calls
-    this with no arguments."""
-    parser = argparse.ArgumentParser(prog="python -m bench.patterns", description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=PART_NAMES, action="append", help="repeatable; default: every part written")
+    """Run the parts named by ``--part`` (every part by default). ``python -m bench`` calls this
+    with no arguments (``argv`` None): then only the parts written in this file run, because the
+    others are modules of bench/ that ``python -m bench`` runs on their own."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.patterns", description=__doc__.splitlines()[0], conflict_handler="resolve"
+    )
+    parser.add_argument("--part", choices=PART_NAMES, action="append", help="repeatable; default: every part")
+    modules = {name: importlib.import_module(module) for name, (_, module) in MODULE_PARTS.items()}
+    for name, module in modules.items():
+        group = parser.add_argument_group(f"--part {name}")
+        module.add_arguments(group)
     args = parser.parse_args(argv if argv is not None else [])
-    chosen = args.part or list(PARTS)
+    chosen = args.part or (list(PARTS) if argv is None else list(PART_NAMES))
     for index, name in enumerate(chosen):
         if index:
             print()
-        if name not in PARTS:
-            print(f"part {name!r}: not written yet (written: {', '.join(PARTS)})")
+        if name in MODULE_PARTS:
+            print(f"--- {name}: {MODULE_PARTS[name][0]}", flush=True)
+            modules[name].run(args)
             continue
         title, run = PARTS[name]
         print(f"--- {name}: {title}", flush=True)
