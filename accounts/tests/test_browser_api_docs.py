@@ -108,6 +108,8 @@ def test_redoc_lists_the_operations_under_the_csp(live_server, page) -> None:
     assert "'unsafe-inline'" not in csp["style-src"]
 
     menu = page.locator(".menu-content")
+    # Redoc renders the whole (large) schema before it shows anything: give it time on a busy box.
+    expect(menu.get_by_text(OPERATIONS[0], exact=True).first).to_be_attached(timeout=30_000)
     for summary in OPERATIONS:
         expect(menu.get_by_text(summary, exact=True).first).to_be_attached()
     expect(page.get_by_role("heading", name="Create an API key").first).to_be_visible()
