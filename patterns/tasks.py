@@ -1,5 +1,7 @@
 """Celery tasks of pattern search. Indexing is per corpus; a run that finds the corpus busy
-retries later, so an upload made during a run is never left unindexed."""
+retries later, so an upload made during a run is never left unindexed. A run embeds for at
+most ``EMBED_SECONDS_PER_RUN`` and then continues in a fresh task, well inside the task time
+limits however large the corpus (73,608 Reddit headlines take several runs)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,18 @@ from celery import shared_task
 
 from patterns.services.indexing import CorpusBusy, corpus_index
 
+EMBED_SECONDS_PER_RUN = 180
+
 
 @shared_task(bind=True, name="patterns.tasks.index_corpus", max_retries=20, acks_late=True)
 def index_corpus(self, corpus_id: int, full: bool = False) -> dict:
     try:
-        return corpus_index(corpus_id, full=full).as_dict()
+        report = corpus_index(corpus_id, full=full, embed_seconds=EMBED_SECONDS_PER_RUN)
     except CorpusBusy as busy:
         raise self.retry(exc=busy, countdown=15) from busy
+    if not report.complete:
+        index_corpus.delay(corpus_id, full=full)
+    return report.as_dict()
 
 
 @shared_task(name="patterns.tasks.astro_table_fill")

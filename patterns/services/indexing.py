@@ -9,7 +9,7 @@ pages poll; a PostgreSQL advisory lock lets one run per corpus at a time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -37,6 +37,7 @@ class IndexReport:
     days_written: int
     days_removed: int
     day_count: int
+    complete: bool = True
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -59,10 +60,11 @@ class CorpusBusy(Exception):
     """Another run is indexing this corpus."""
 
 
-def corpus_index(
-    corpus_id: int, *, full: bool = False, on_progress: Callable[[int, int], None] | None = None
-) -> IndexReport:
-    """Index corpus ``corpus_id``; raises ``CorpusBusy`` when another run holds it."""
+def corpus_index(corpus_id: int, *, full: bool = False, embed_seconds: float | None = None) -> IndexReport:
+    """Index corpus ``corpus_id``; raises ``CorpusBusy`` when another run holds it. With
+    ``embed_seconds``, a run stops embedding after that long and returns ``complete=False``
+    (each batch is already committed): the caller continues it in a new run, so a large
+    corpus never meets a task time limit."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, corpus_id])
         if not cursor.fetchone()[0]:
@@ -73,7 +75,7 @@ def corpus_index(
             return IndexReport(0, 0, 0, 0)
         _set_status(corpus, Corpus.Status.INDEXING, "Embedding headlines")
         try:
-            report = _index(corpus, full=full)
+            report = _index(corpus, full=full, embed_seconds=embed_seconds)
         except Exception as error:
             _set_status(corpus, Corpus.Status.FAILED, f"Indexing failed: {type(error).__name__}")
             raise
@@ -91,8 +93,11 @@ def _set_status(corpus: Corpus, status: str, message: str, **extra) -> None:
     corpus.save(update_fields=["status", "status_message", *extra])
 
 
-def _index(corpus: Corpus, *, full: bool) -> IndexReport:
-    embedded = _embed_pending_headlines(corpus)
+def _index(corpus: Corpus, *, full: bool, embed_seconds: float | None) -> IndexReport:
+    embedded, pending = _embed_pending_headlines(corpus, embed_seconds)
+    if pending:
+        _set_status(corpus, Corpus.Status.INDEXING, f"Embedding headlines ({pending:,} to go)")
+        return IndexReport(embedded, 0, 0, corpus.day_count, complete=False)
     _set_status(corpus, Corpus.Status.INDEXING, "Encoding days")
     days = _collect_days(corpus)
     if days.days.size:
@@ -117,14 +122,18 @@ def _index(corpus: Corpus, *, full: bool) -> IndexReport:
 # ---------------------------------------------------------------- headlines
 
 
-def _embed_pending_headlines(corpus: Corpus) -> int:
+def _embed_pending_headlines(corpus: Corpus, budget_seconds: float | None) -> tuple[int, int]:
+    """Embed headlines without a vector, a committed batch at a time; returns (embedded, still pending)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM patterns_headline WHERE corpus_id = %s AND vector IS NULL", [corpus.pk])
         pending = cursor.fetchone()[0]
     _set_status(corpus, Corpus.Status.INDEXING, "Embedding headlines", progress_done=0, progress_total=pending)
+    started = time.monotonic()
     done = 0
     last_id = 0
     while done < pending:
+        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+            return done, pending - done
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id, text FROM patterns_headline WHERE corpus_id = %s AND vector IS NULL AND id > %s "
@@ -139,7 +148,7 @@ def _embed_pending_headlines(corpus: Corpus) -> int:
         last_id = batch[-1][0]
         done += len(batch)
         Corpus.objects.filter(pk=corpus.pk).update(progress_done=done)
-    return done
+    return done, 0
 
 
 def _store_headline_vectors(ids: list[int], vectors: np.ndarray) -> None:

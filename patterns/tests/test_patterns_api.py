@@ -216,3 +216,22 @@ def test_headline_search_and_sky_endpoints(team, corpora):
     assert sky["signs"]["sun"] == "capricorn" or sky["signs"]["sun"] == "sagittarius"
     assert_error(client.get(_url("patterns-sky", team.org) + "?day=1800-01-01"), 400)
     assert json.dumps(sky)
+
+
+def test_indexing_continues_in_fresh_runs_when_a_run_hits_its_time_budget(team, private):
+    from patterns.tasks import index_corpus
+
+    call(
+        _client(team, "trader"),
+        "post",
+        _url("corpus-headlines", team.org, corpus_id=private.pk),
+        {"headlines": [{"day": "2022-05-04", "text": f"Central bank decision number {n}"} for n in range(3)]},
+    )
+    report = corpus_index(private.pk, embed_seconds=0)
+    private.refresh_from_db()
+    assert (report.complete, report.headlines_embedded, report.days_written) == (False, 0, 0)
+    assert (private.status, private.status_message) == ("indexing", "Embedding headlines (3 to go)")
+    assert index_corpus(private.pk)["complete"] is True
+    private.refresh_from_db()
+    assert (private.status, private.headline_count, private.news_day_count) == ("ready", 3, 1)
+    assert not Headline.objects.filter(corpus=private, vector__isnull=True).exists()
