@@ -348,16 +348,25 @@ def _vector_rows(
     where: str, params: list, query: np.ndarray, parts: dict[str, np.ndarray], limit: int, exact: bool
 ) -> list[tuple]:
     # ``(combined <#> q) + 0`` is the same ordering the HNSW index cannot serve: an exact scan.
+    # The inner query ranks on ``combined`` alone (stored inline); per-component cosines read
+    # the out-of-line vectors, so they are computed for the top rows only.
     order = "(combined <#> %s) + 0" if exact else "combined <#> %s"
     components, component_params = _component_columns(parts)
-    select = _SELECT.format(score="-(combined <#> %s)", components=components)
-    sql = f"{select} WHERE {where} ORDER BY {order} LIMIT %s"
+    columns = (
+        "top.day, top.score, d.headline_count, d.close, d.forward_1, d.forward_5, d.forward_20, d.retrograde, "
+        f"d.moon_phase, d.signs, d.aspects{components.replace('-(', '-(d.')}"
+    )
+    sql = (
+        f"SELECT {columns} FROM (SELECT id, day, -(combined <#> %s) AS score FROM patterns_dayvector "
+        f"WHERE {where} ORDER BY {order} LIMIT %s) top JOIN patterns_dayvector d ON d.id = top.id "
+        "ORDER BY top.score DESC, top.day"
+    )
     with transaction.atomic():
         if not exact:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, 4 * limit)])
                 cursor.execute("SET LOCAL hnsw.iterative_scan = 'strict_order'")
-        return fetch_vectors(sql, [query, *component_params, *params, query, limit])
+        return fetch_vectors(sql, [*component_params, query, *params, query, limit])
 
 
 def _filter_rows(where: str, params: list, limit: int) -> list[tuple]:
@@ -460,16 +469,25 @@ def _headline_day_scores(
     return scores, "hnsw"
 
 
-def _component_scores(where: str, params: list, parts: dict[str, np.ndarray]) -> tuple[list[date], np.ndarray]:
-    """Cosine of every filtered day's stored component to each query part (exact)."""
+def _weighted_scores(where: str, params: list, query: np.ndarray) -> tuple[list[date], np.ndarray]:
+    """Every filtered day's inner product with ``query`` (the weighted astro/market parts, the
+    news slice zero), read from the inline ``combined`` vector: exact, no TOAST reads."""
+    rows = fetch_vectors(f"SELECT day, -(combined <#> %s) FROM patterns_dayvector WHERE {where}", [query, *params])
+    return [row[0] for row in rows], np.array([row[1] for row in rows], dtype=np.float64)
+
+
+def _component_cosines(corpus: Corpus, days: list[date], parts: dict[str, np.ndarray]) -> dict[date, dict]:
+    """Each stored component's cosine to the query's, for a few days."""
     names = list(parts)
-    columns = ", ".join(f"coalesce(-({name} <#> %s), 0)" for name in names)
+    columns = ", ".join(f"-({name} <#> %s)" for name in names)
     rows = fetch_vectors(
-        f"SELECT day, {columns} FROM patterns_dayvector WHERE {where}", [*(parts[n] for n in names), *params]
+        f"SELECT day, {columns} FROM patterns_dayvector WHERE corpus_id = %s AND day = ANY(%s)",
+        [*parts.values(), corpus.pk, days],
     )
-    return [row[0] for row in rows], np.array([row[1:] for row in rows], dtype=np.float64).reshape(
-        len(rows), len(names)
-    )
+    return {
+        row[0]: {name: (0.0 if value is None else float(value)) for name, value in zip(names, row[1:], strict=True)}
+        for row in rows
+    }
 
 
 def _text_ranking(
@@ -484,18 +502,18 @@ def _text_ranking(
     if not others:
         ranked = sorted(news_scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
         return [(day, score, {"news": score}) for day, score in ranked], method
-    days, scores = _component_scores(where, params, others)
+    query = np.zeros(astro.ASTRO_DIM + news.EMBEDDING_DIM + market.MARKET_DIM, dtype=np.float32)
+    for name, part in others.items():
+        query[_SLICES[name]] = active[name] * part
+    days, weighted = _weighted_scores(where, params, query)
     floor = min(news_scores.values(), default=0.0)  # days below the HNSW hits score at most this
     news_column = np.array([news_scores.get(day, floor) for day in days])
-    mixed = active["news"] * news_column + scores @ np.array([active[name] for name in others])
+    mixed = active["news"] * news_column + weighted
     order = np.lexsort((np.array(days, dtype="datetime64[D]"), -mixed))[:limit]
+    top = [days[i] for i in order]
+    cosines = _component_cosines(corpus, top, others)
     return [
-        (
-            days[i],
-            float(mixed[i] / total),
-            {"news": float(news_column[i]), **{name: float(scores[i, j]) for j, name in enumerate(others)}},
-        )
-        for i in order
+        (days[i], float(mixed[i] / total), {"news": float(news_column[i]), **cosines.get(days[i], {})}) for i in order
     ], method
 
 
