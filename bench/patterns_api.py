@@ -376,13 +376,22 @@ def query_texts(data_dir: Path, count: int) -> tuple[list[str], list[str]]:
     return chosen, warmup
 
 
-STAGES = ("_count", "_headline_day_scores", "_component_scores", "_rows_for_days", "_headlines_for")
-
-
 def in_process(corpus, texts: list[str]) -> tuple[Timing, dict[str, float]]:
     """``search_days_uncached`` one query at a time in this process (no HTTP, no cache), and the
-    mean time per query of each of its stages (the product's functions, wrapped with a clock)."""
+    mean time per query spent in each private function of ``patterns.services.search`` (wrapped
+    with a clock; inclusive, so a function's time contains its callees') and in the encoder."""
+    import inspect
+
     from patterns.services import search
+
+    stages = [
+        name
+        for name, value in vars(search).items()
+        if inspect.isfunction(value)
+        and value.__module__ == search.__name__
+        and name.startswith("_")
+        and not name.startswith("__")
+    ]
 
     spent: dict[str, float] = {}
 
@@ -401,7 +410,7 @@ def in_process(corpus, texts: list[str]) -> tuple[Timing, dict[str, float]]:
     samples = []
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock.patch.object(search.news, "encode_one", clocked("encode_one", search.news.encode_one)))
-        for name in STAGES:
+        for name in stages:
             stack.enter_context(mock.patch.object(search, name, clocked(name, getattr(search, name))))
         for text in texts:
             started = time.perf_counter_ns()
@@ -528,8 +537,12 @@ def run(args: argparse.Namespace) -> None:
     if busy:
         print("gunicorn log tail:", *busy, sep="\n  ")
     print(
-        "in-process stages, mean per query: "
-        + ", ".join(f"{name.strip('_')} {human_duration(seconds)}" for name, seconds in stages.items())
+        "in-process, mean time per query in each function (inclusive): "
+        + ", ".join(
+            f"{name.strip('_')} {human_duration(seconds)}"
+            for name, seconds in sorted(stages.items(), key=lambda item: -item[1])
+            if seconds >= 5e-5
+        )
         + f" (of {human_duration(sum(floor.samples) / floor.n)} in all)"
     )
     print(

@@ -717,14 +717,15 @@ def run_size(
 
         # Where the time goes: buffers per query, and each query run twice in a row so the second
         # run finds its pages in shared_buffers (what a shared_buffers holding the index gives).
-        hot = Case("pgvector ef_search=100, same query again (hot buffers)")
-        for vector, expected in zip(queries.vectors, truth, strict=True):
-            pg_search(corpus.pk, vector, 100)
-            started = time.perf_counter_ns()
-            rows = pg_search(corpus.pk, vector, 100)
-            hot.seconds.append((time.perf_counter_ns() - started) / 1e9)
-            hot.recalls.append(recall([row[0] - 1 for row in rows], expected))
-        cases.append(hot)
+        for ef in ef_values:
+            hot = Case(f"pgvector ef_search={ef}, same query again (hot buffers)")
+            for vector, expected in zip(queries.vectors, truth, strict=True):
+                pg_search(corpus.pk, vector, ef)
+                started = time.perf_counter_ns()
+                rows = pg_search(corpus.pk, vector, ef)
+                hot.seconds.append((time.perf_counter_ns() - started) / 1e9)
+                hot.recalls.append(recall([row[0] - 1 for row in rows], expected))
+            cases.append(hot)
         hits, reads = buffer_counts(corpus.pk, queries.vectors[::10], 100)
         row_days = np.array(real.days, dtype="datetime64[D]")[sources]
         filtered = filtered_cases(corpus.pk, matrix, row_days, queries, 100)
