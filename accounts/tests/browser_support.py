@@ -52,3 +52,30 @@ def browser(_allow_database_beside_playwright: None) -> Iterator[sync_api.Browse
             yield browser
         finally:
             browser.close()
+
+
+class PageWatch:
+    """Console errors, uncaught exceptions and CSP violations (the browser's own
+    ``securitypolicyviolation`` events as well as its console reports)."""
+
+    def __init__(self, page: sync_api.Page) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.add_init_script(
+            "window.__cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', function (e) {"
+            "  window.__cspViolations.push(e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline')"
+            "    + (e.sample ? ' (' + e.sample + ')' : ''));"
+            "});"
+        )
+
+    def _console(self, message: sync_api.ConsoleMessage) -> None:
+        if message.type == "error" or "Content Security Policy" in message.text:
+            self.problems.append(f"console {message.type}: {message.text}")
+
+    def assert_clean(self) -> None:
+        violations = self.page.evaluate("window.__cspViolations")
+        problems = self.problems + [f"CSP violation: {violation}" for violation in violations]
+        assert problems == [], "the browser reported problems:\n" + "\n".join(problems)

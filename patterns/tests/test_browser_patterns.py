@@ -15,6 +15,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from accounts.roles import Role
+from accounts.tests.browser_support import PageWatch
 from accounts.tests.factories import PASSWORD, MembershipFactory
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
@@ -23,32 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect = sync_api.expect
-
-
-class PageWatch:
-    """Console errors, uncaught exceptions and CSP violations (the browser's own
-    ``securitypolicyviolation`` events as well as its console reports)."""
-
-    def __init__(self, page: sync_api.Page) -> None:
-        self.page = page
-        self.problems: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        page.add_init_script(
-            "window.__cspViolations = [];"
-            "document.addEventListener('securitypolicyviolation', function (e) {"
-            "  window.__cspViolations.push(e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline'));"
-            "});"
-        )
-
-    def _console(self, message: sync_api.ConsoleMessage) -> None:
-        if message.type == "error" or "Content Security Policy" in message.text:
-            self.problems.append(f"console {message.type}: {message.text}")
-
-    def assert_clean(self) -> None:
-        violations = self.page.evaluate("window.__cspViolations")
-        problems = self.problems + [f"CSP violation: {violation}" for violation in violations]
-        assert problems == [], "the browser reported problems:\n" + "\n".join(problems)
 
 
 @pytest.fixture
