@@ -5,12 +5,19 @@
   (all duplicates: the re-import path). The reference is the ORM's ``bulk_create`` of 100,000
   model instances (plain INSERTs, no duplicate or conflict detection), beside our upsert of
   the same 100,000 into another empty series.
-- range read: ``candle_arrays`` (binary COPY of the NUMERIC values, received by a low-level loop and
-  decoded by vectorized numpy, ``trading.marketdata.pgcopy``) reads a 100,000-candle range of the
-  million. References: the previous ``candle_arrays`` (binary COPY of ``::float8`` casts through
+- range read: ``candle_arrays`` reads a 100,000-candle range of the million three ways:
+  - from packed blocks (``trading.marketdata.blocks``: sealed spans of 4,096 candles stored as
+    arrays in one bytea each), the path every read after the first takes;
+  - the first read, blocks absent: it reads the rows of the whole blocks the range touches,
+    packs and stores them (the blocks are deleted before each of these runs);
+  - the row path alone (binary COPY of the NUMERIC values, received by a low-level loop and
+    decoded by vectorized numpy, ``trading.marketdata.pgcopy``), which ranges shorter than a
+    block and spans not yet sealed take.
+  References: the row path before ``pgcopy`` (binary COPY of ``::float8`` casts through
   psycopg's ``Copy`` iteration, fixed-width rows read in place), the ORM's ``values_list``
   converted to numpy arrays, and ``cursor.fetchall`` of the float8 casts into a record array.
-  The server's share is shown apart: each query's COPY written to /dev/null by PostgreSQL itself.
+  The server's share of the row paths is shown apart: each query's COPY written to /dev/null by
+  PostgreSQL itself.
 
 The candles are built before the clock starts (their generation is reported apart); the reads
 are the median of several runs after a warm-up. Everything runs in a separate, freshly created
@@ -97,6 +104,27 @@ def interleaved(first, second, *, n: int):
             call()
             into.append(time.perf_counter() - start)
     return Timing("first", samples[0]), Timing("second", samples[1])
+
+
+def first_reads(call, *, n: int):
+    """Time ``call`` ``n`` times, each with no candle block stored yet: the first read's cost."""
+    from bench import Timing
+    from trading.models import CandleBlock
+
+    samples = []
+    for _ in range(n):
+        CandleBlock.objects.filter(exchange="bench").delete()
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return Timing("first read", samples)
+
+
+def equal_arrays(first, second) -> bool:
+    import numpy as np
+
+    names = ("open_time", "open", "high", "low", "close", "volume", "is_closed")
+    return all(np.array_equal(getattr(first, name), getattr(second, name)) for name in names)
 
 
 def timed(call) -> tuple[float, object]:
@@ -207,8 +235,9 @@ def run() -> list[str]:
     from django.db import DatabaseError, connection
 
     from trading.marketdata.candles import SeriesKey
-    from trading.marketdata.selectors import _ARRAYS_SQL, candle_arrays
+    from trading.marketdata.selectors import _ARRAYS_SQL, arrays_from_query, candle_arrays
     from trading.marketdata.services import candles_upsert
+    from trading.models import CandleBlock
 
     lines = []
     generation, candles = timed(lambda: synthetic_candles(N))
@@ -227,20 +256,25 @@ def run() -> list[str]:
 
             start = START + (N // 2) * MINUTE
             end = start + RANGE * MINUTE
-            arrays = candle_arrays(series=main, start=start, end=end)
+            params = {**main.filter(), "start": start, "end": end}
+            arrays = candle_arrays(series=main, start=start, end=end)  # packs the blocks
+            block_count = CandleBlock.objects.filter(exchange="bench").count()
+            assert block_count and equal_arrays(candle_arrays(series=main, start=start, end=end), arrays)
+            assert equal_arrays(arrays_from_query(_ARRAYS_SQL, params), arrays)
             times, values = orm_values_list(main, start, end)
             assert len(arrays) == RANGE and np.array_equal(arrays.open_time, times)
             assert np.array_equal(arrays.close, values[:, 3])
             previous_times, previous = previous_candle_arrays(main, start, end)
             assert np.array_equal(arrays.open_time, previous_times)
             assert all(np.array_equal(getattr(arrays, name), previous[name]) for name in previous)
-            # The two read paths alternate, so a change of load on the machine affects both alike.
-            read, previous_read = interleaved(
+            # Paths compared alternate, so a change of load on the machine affects both alike.
+            read, rows_read = interleaved(
                 lambda: candle_arrays(series=main, start=start, end=end),
-                lambda: previous_candle_arrays(main, start, end),
+                lambda: arrays_from_query(_ARRAYS_SQL, params),
                 n=9,
             )
-            params = {**main.filter(), "start": start, "end": end}
+            first_read = first_reads(lambda: candle_arrays(series=main, start=start, end=end), n=5)
+            previous_read = measure("previous", lambda: previous_candle_arrays(main, start, end), n=5, warmup=1)
             try:
                 server, previous_server = interleaved(
                     server_only(_ARRAYS_SQL, params), server_only(_FLOAT8_COPY, params), n=9
@@ -255,6 +289,7 @@ def run() -> list[str]:
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("DELETE FROM trading_candle WHERE exchange = 'bench'")
+                cursor.execute("DELETE FROM trading_candleblock WHERE exchange = 'bench'")
                 cursor.execute("DELETE FROM trading_candleseries WHERE exchange = 'bench'")
 
     def rate(rows: int, seconds: float) -> float:
@@ -265,9 +300,11 @@ def run() -> list[str]:
         ("import", f"candles_upsert, the same {N:,} again (duplicates)", N, again, None),
         ("import", f"candles_upsert, {REFERENCE_N:,} new", REFERENCE_N, ours, orm),
         ("import", f"reference: ORM bulk_create, {REFERENCE_N:,}", REFERENCE_N, orm, None),
-        ("read", f"candle_arrays, {RANGE:,}-candle range (median)", RANGE, read.median, orm_read.median),
+        ("read", f"candle_arrays, {RANGE:,}-candle range, packed blocks", RANGE, read.median, orm_read.median),
+        ("read", f"candle_arrays, first read (packs {block_count} blocks)", RANGE, first_read.median, orm_read.median),
+        ("read", "row path: binary COPY of NUMERIC, numpy decode", RANGE, rows_read.median, orm_read.median),
         ("read", "  PostgreSQL alone: its COPY to /dev/null", RANGE, server and server.median, None),
-        ("read", "reference: previous candle_arrays (float8 casts)", RANGE, previous_read.median, orm_read.median),
+        ("read", "reference: row path before pgcopy (float8 casts)", RANGE, previous_read.median, orm_read.median),
         ("read", "  PostgreSQL alone: its COPY to /dev/null", RANGE, server and previous_server.median, None),
         ("read", "reference: ORM values_list -> numpy (median)", RANGE, orm_read.median, None),
         ("read", "reference: fetchall of float8 casts -> numpy (median)", RANGE, fetch.median, None),
@@ -285,12 +322,14 @@ def run() -> list[str]:
         lines.append(f"{kind:<7}{case:<56}{seconds:>9.2f}{rate(count, seconds):>13,.0f}{ratio}")
     lines.append("")
     lines.append(
-        f"read: candle_arrays vs the previous candle_arrays = {previous_read.median / read.median:.2f}x "
-        f"(fastest runs {min(previous_read.samples) / min(read.samples):.2f}x); "
-        f"vs fetchall of float8 casts = {fetch.median / read.median:.1f}x"
+        f"read: packed blocks vs the row path = {rows_read.median / read.median:.1f}x; "
+        f"row path vs float8 casts = {previous_read.median / rows_read.median:.2f}x; "
+        f"vs fetchall of float8 casts = {fetch.median / read.median:.1f}x (all medians)"
     )
-    best = RANGE / min(read.samples)
-    lines.append(f"read: fastest candle_arrays run {best:,.0f} rows/s (the median counts runs slowed by other load)")
+    lines.append(
+        f"read: fastest runs: packed blocks {RANGE / min(read.samples):,.0f} rows/s, "
+        f"row path {RANGE / min(rows_read.samples):,.0f} rows/s"
+    )
     import_rate, read_rate = rate(N, first), rate(RANGE, read.median)
     for label, value, target in (("import", import_rate, IMPORT_TARGET), ("range read", read_rate, READ_TARGET)):
         verdict = "met" if value >= target else "MISSED"

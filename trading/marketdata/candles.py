@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
+
 from asterweb.errors import ApplicationError
 from trading.exchanges.base import TIMEFRAME_SECONDS, Candle, MarketType
 
@@ -140,3 +142,24 @@ def candle_problem(candle: Candle, *, step: int, origin: int = 0) -> str | None:
     if candle.volume < 0:
         return f"volume {candle.volume} is negative"
     return None
+
+
+@dataclass(frozen=True)
+class CandleArrays:
+    """Column arrays of one range, ordered by open time."""
+
+    open_time: np.ndarray  # int64, Unix seconds (UTC)
+    open: np.ndarray  # float64
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    is_closed: np.ndarray  # bool
+
+    def __len__(self) -> int:
+        return int(self.open_time.size)
+
+    @property
+    def times(self) -> np.ndarray:
+        """``open_time`` as ``datetime64[s]`` (UTC)."""
+        return self.open_time.astype("datetime64[s]")

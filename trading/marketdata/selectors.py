@@ -9,40 +9,19 @@ database. Funding rates: ``funding_rates_between`` and ``funding_rate_last_time`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 from django.db.models import QuerySet
 
-from trading.marketdata.candles import SeriesKey
+from trading.marketdata.blocks import range_arrays
+from trading.marketdata.candles import CandleArrays, SeriesKey, epoch_seconds, from_epoch
 from trading.marketdata.gaps import Gap, gaps_find
 from trading.marketdata.pgcopy import Column, query_columns
 from trading.models import Candle, CandleSeries, FundingRate
 
 _FLOATS = ("open", "high", "low", "close", "volume")
 CANDLE_COLUMNS = (Column.TIMESTAMPTZ, Column.BOOL, *(Column.NUMERIC,) * len(_FLOATS))
-
-
-@dataclass(frozen=True)
-class CandleArrays:
-    """Column arrays of one range, ordered by open time."""
-
-    open_time: np.ndarray  # int64, Unix seconds (UTC)
-    open: np.ndarray  # float64
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-    is_closed: np.ndarray  # bool
-
-    def __len__(self) -> int:
-        return int(self.open_time.size)
-
-    @property
-    def times(self) -> np.ndarray:
-        """``open_time`` as ``datetime64[s]`` (UTC)."""
-        return self.open_time.astype("datetime64[s]")
 
 
 def candles_range(*, series: SeriesKey, start: datetime | None = None, end: datetime | None = None) -> QuerySet:
@@ -82,8 +61,19 @@ ORDER BY open_time
 
 
 def candle_arrays(*, series: SeriesKey, start: datetime | None = None, end: datetime | None = None) -> CandleArrays:
-    """The candles of ``series`` with ``start <= open_time < end`` as numpy arrays."""
-    return arrays_from_query(_ARRAYS_SQL, {**series.filter(), "start": start, "end": end})
+    """The candles of ``series`` with ``start <= open_time < end`` as numpy arrays: from packed
+    blocks where the span is sealed (``blocks``), else from the rows."""
+
+    def read_rows(first: int | None, stop: int | None) -> CandleArrays:
+        since, until = (None if value is None else from_epoch(value) for value in (first, stop))
+        return arrays_from_query(_ARRAYS_SQL, {**series.filter(), "start": since, "end": until})
+
+    return range_arrays(
+        series,
+        None if start is None else epoch_seconds(start),
+        None if end is None else epoch_seconds(end),
+        read_rows,
+    )
 
 
 def arrays_from_query(sql: str, params: dict) -> CandleArrays:

@@ -200,6 +200,8 @@ def _upsert_batch(cursor, series: SeriesKey, batch: _Batch, *, source: str) -> U
         cursor.execute(_UPDATE_FORMING, params)
     cursor.execute(_INSERT_NEW, params)
     result.inserted = cursor.rowcount
+    if result.inserted:  # new rows in a packed span (a backfilled gap): its block is stale
+        cursor.execute(_DROP_BLOCKS, params)
     result.duplicate = (
         batch.rows - result.inserted - result.conflicting - result.updated_forming - result.ignored_forming
     )
@@ -310,6 +312,13 @@ SELECT %(exchange)s, %(symbol)s, %(market_type)s, %(timeframe)s, to_timestamp(i.
 FROM _candle_in i
 WHERE NOT EXISTS (SELECT 1 FROM trading_candle c WHERE {_MATCH})
 """  # noqa: S608
+
+
+_DROP_BLOCKS = """
+DELETE FROM trading_candleblock
+WHERE exchange = %(exchange)s AND symbol = %(symbol)s AND market_type = %(market_type)s
+  AND timeframe = %(timeframe)s AND block_start <= %(last)s AND block_end > %(first)s
+"""
 
 
 def _classify(cursor, params: dict, result: UpsertResult) -> None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.tenancy import SharedModel
 from trading.exchanges.base import TIMEFRAME_SECONDS, MarketType
 
-__all__ = ["Candle", "CandleImport", "CandleSeries", "FundingRate"]
+__all__ = ["Candle", "CandleBlock", "CandleImport", "CandleSeries", "FundingRate"]
 
 PRICE_DIGITS = 30
 PRICE_PLACES = 12
@@ -79,6 +79,33 @@ class Candle(SharedModel):
 
     def __str__(self) -> str:
         return f"{self.exchange} {self.symbol} {self.market_type} {self.timeframe} {self.open_time:%Y-%m-%d %H:%M}"
+
+
+class CandleBlock(SharedModel):
+    """A column-packed copy of one sealed span of a series' candles, for fast range reads.
+
+    ``Candle`` rows stay the record; a block is derived from them (``trading.marketdata.blocks``)
+    and holds the open times (int64 Unix seconds) and the nearest float64 of open, high, low,
+    close and volume of the candles with ``block_start <= open_time < block_end``, as raw
+    little-endian arrays one after the other in ``payload``. Only spans that have ended and
+    whose candles are all closed are packed. ``candles_upsert`` (the one writer of new candles)
+    and triggers on ``trading_candle`` (any update, delete or truncate) delete the blocks a write
+    touches, so a block never disagrees with the rows it came from.
+    """
+
+    pk = models.CompositePrimaryKey("exchange", "symbol", "market_type", "timeframe", "block_start")
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=64)
+    market_type = models.CharField(max_length=16, choices=[(m.value, m.value) for m in MarketType])
+    timeframe = models.CharField(max_length=4, choices=TIMEFRAME_CHOICES)
+    block_start = models.DateTimeField()
+    block_end = models.DateTimeField(help_text="Exclusive end of the span")
+    row_count = models.IntegerField()
+    payload = models.BinaryField(help_text="Stored uncompressed (STORAGE EXTERNAL): read as is")
+    built_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.exchange} {self.symbol} {self.timeframe} from {self.block_start:%Y-%m-%d %H:%M}"
 
 
 class CandleSeries(SharedModel):
