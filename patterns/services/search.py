@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -229,6 +229,13 @@ class DayMatch:
     aspects: list[str]
     signs: dict[str, str]
 
+    def as_dict(self) -> dict:
+        """JSON-ready; shallow (``dataclasses.asdict`` deep-copies every headline: ~4 ms a search)."""
+        return {**{name: getattr(self, name) for name in _DAY_MATCH_FIELDS}, "day": self.day.isoformat()}
+
+
+_DAY_MATCH_FIELDS = tuple(item.name for item in fields(DayMatch))
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -246,7 +253,7 @@ class SearchResult:
             "method": self.method,
             "candidates": self.candidates,
             "cached": self.cached,
-            "results": [{**asdict(match), "day": match.day.isoformat()} for match in self.results],
+            "results": [match.as_dict() for match in self.results],
         }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import psycopg
 from django.db import connection
 from pgvector.psycopg import register_vector
 
@@ -35,10 +36,14 @@ def copy_rows(table: str, columns: Sequence[str], types: Sequence[str], rows: It
 
 
 def fetch_vectors(sql: str, params: Sequence | dict = ()) -> list[tuple]:
-    """Run ``sql`` returning rows whose vector columns arrive as numpy arrays."""
-    raw = raw_connection()
-    with raw.cursor() as cursor:
-        cursor.execute(sql, params)
+    """Run ``sql`` returning rows whose vector columns arrive as pgvector ``Vector`` objects.
+
+    Parameters are bound by the server and values travel in binary both ways: Django's
+    connections bind on the client, which writes each query vector out as decimal text for the
+    server to parse back (measured ~1 ms of a search's time per vector), and text results would
+    make every returned vector a string to parse."""
+    with psycopg.Cursor(raw_connection()) as cursor:
+        cursor.execute(sql, params, binary=True)
         return cursor.fetchall()
 
 
