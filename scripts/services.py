@@ -66,6 +66,10 @@ REDIS_LOG = REDIS_DIR / "redis.log"
 
 DB_NAME = "asterai"
 PG_USER = "postgres"
+# PostgreSQL's own default (128MB) cannot hold the pattern search's HNSW indexes, whose pages
+# are then read back from the OS cache on every search (bench/patterns_search.py: p99 25 ms at
+# 1M headlines). The usual 25% of memory, at most 4GB; ASTERAI_PG_SHARED_BUFFERS overrides.
+SHARED_BUFFERS_MAX = 4 << 30
 DEFAULT_REDIS = ("127.0.0.1", 6379)
 STARTED_KEY = "ASTERAI_SERVICES_STARTED"
 
@@ -221,7 +225,60 @@ def pg_up() -> tuple[str, bool]:
     if not has_vector and has_db:
         # A database made before template1 had the extension.
         psql("create extension if not exists vector", database=DB_NAME, socket_dir=socket_dir, port=port)
+    if pg_configure(socket_dir, port) and not was_running:
+        pg_restart()  # started just now, by us: restart it so shared_buffers applies
+        socket_dir, port = pg_socket()
     return pg_url(socket_dir, port, DB_NAME), not was_running
+
+
+def shared_buffers_wanted() -> str:
+    configured = os.environ.get("ASTERAI_PG_SHARED_BUFFERS", "").strip()
+    if configured:
+        return configured
+    return f"{min(SHARED_BUFFERS_MAX, psutil.virtual_memory().total // 4) >> 20}MB"
+
+
+def pg_configure(socket_dir: str, port: int) -> bool:
+    """Set shared_buffers (and the memory an index build may use) in postgresql.auto.conf.
+    Returns True when shared_buffers changed: it applies only at the next server start."""
+    wanted = shared_buffers_wanted()
+    same = psql(
+        f"select pg_size_bytes(current_setting('shared_buffers')) = pg_size_bytes('{wanted}')",
+        database="template1",
+        socket_dir=socket_dir,
+        port=port,
+    )
+    for setting in (f"shared_buffers = '{wanted}'", "maintenance_work_mem = '1GB'"):
+        psql(f"alter system set {setting}", database="template1", socket_dir=socket_dir, port=port)
+    psql("select pg_reload_conf()", database="template1", socket_dir=socket_dir, port=port)
+    return same != "t"
+
+
+def pg_data_owner() -> str | None:
+    """The system user owning .run/pgdata, whom pg_ctl must run as when we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        import pwd
+
+        return pwd.getpwuid(PGDATA.stat().st_uid).pw_name
+    except (KeyError, OSError):
+        return None
+
+
+def pg_restart() -> None:
+    """Restart the embedded server with the options it was started with (postmaster.opts)."""
+    result = subprocess.run(
+        # -l: the server's output goes to the log, not to pipes it would hold open for us.
+        [pg_bin("pg_ctl"), "-D", str(PGDATA), "-l", str(PGDATA / "log"), "-m", "fast", "-w", "-t", "60", "restart"],
+        user=pg_data_owner(),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    if result.returncode != 0:
+        raise ServiceError(f"embedded PostgreSQL failed to restart: {result.stderr.strip() or result.stdout.strip()}")
 
 
 def pg_down() -> bool:
@@ -229,14 +286,7 @@ def pg_down() -> bool:
     pid = pg_running_pid()
     if pid is None:
         return False
-    user = None
-    if os.geteuid() == 0:
-        try:
-            import pwd
-
-            user = pwd.getpwuid(PGDATA.stat().st_uid).pw_name
-        except (KeyError, OSError):
-            user = None
+    user = pg_data_owner()
     try:
         subprocess.run(
             [pg_bin("pg_ctl"), "-D", str(PGDATA), "-m", "fast", "-w", "-t", "30", "stop"],
