@@ -111,14 +111,18 @@ class OrganizationScopedMixin:
 
     def _resolve_organization(self, request: Request, *, slug: str) -> None:
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
-        if api_key is not None and api_key.organization.slug != slug:
-            raise Http404
-        membership = (
-            Membership.objects.for_user(request.user)
-            .filter(organization__slug=slug, organization__deleted_at__isnull=True)
-            .select_related("organization", "user")
-            .first()
-        )
+        if api_key is not None:
+            if api_key.organization.slug != slug:
+                raise Http404
+            # Loaded with the key, whose organization api_key_authenticate checked is not deleted.
+            membership = api_key.holder_membership
+        else:
+            membership = (
+                Membership.objects.for_user(request.user)
+                .filter(organization__slug=slug, organization__deleted_at__isnull=True)
+                .select_related("organization", "user")
+                .first()
+            )
         if membership is None:
             raise Http404
         organization = membership.organization

@@ -298,35 +298,47 @@ def _note_use(api_key: ApiKey, ip: str | None, now: datetime) -> None:
 
 
 @lru_cache(maxsize=1)
-def _lookup_sql() -> tuple[str, int, int]:
-    """One query for a key with its user and organization, built once. Every API request runs
-    it, and on these machines compiling the equivalent ORM query costs several times the query."""
+def _lookup_sql() -> tuple[str, tuple[int, int, int]]:
+    """One query for a key with its user, organization and the user's membership there (NULLs
+    when the user has left), built once. Every API request runs it, and on these machines
+    compiling the equivalent ORM queries costs several times the query."""
 
     def columns(model: type, alias: str) -> list[str]:
         return [f'{alias}."{field.column}"' for field in model._meta.concrete_fields]
 
     key_columns, user_columns = columns(ApiKey, "k"), columns(User, "u")
+    organization_columns, membership_columns = columns(Organization, "o"), columns(Membership, "m")
     # Names come from model metadata; the prefix is a bound parameter.
     sql = (
-        f"SELECT {', '.join([*key_columns, *user_columns, *columns(Organization, 'o')])} "  # noqa: S608
+        f"SELECT {', '.join([*key_columns, *user_columns, *organization_columns, *membership_columns])} "  # noqa: S608
         f'FROM "{ApiKey._meta.db_table}" k '
         f'JOIN "{User._meta.db_table}" u ON u."id" = k."user_id" '
         f'JOIN "{Organization._meta.db_table}" o ON o."id" = k."organization_id" '
+        f'LEFT JOIN "{Membership._meta.db_table}" m ON m."user_id" = k."user_id" '
+        'AND m."organization_id" = k."organization_id" '
         'WHERE k."prefix" = %s LIMIT 1'
     )
-    return sql, len(key_columns), len(user_columns)
+    return sql, (len(key_columns), len(user_columns), len(organization_columns))
 
 
 def _find_key(prefix: str) -> ApiKey | None:
-    """The key with this prefix, its user and organization attached (one round trip)."""
-    sql, key_count, user_count = _lookup_sql()
+    """The key with this prefix, its user and organization attached, and the user's membership
+    of that organization as ``api_key.holder_membership`` (None once they left); one round trip."""
+    sql, (key_count, user_count, organization_count) = _lookup_sql()
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:  # psycopg directly: no client-side query composition
         cursor.execute(sql, [prefix])
         row = cursor.fetchone()
     if row is None:
         return None
+    user_at, organization_at = key_count, key_count + user_count
+    membership_at = organization_at + organization_count
     api_key = ApiKey.from_db(connection.alias, None, row[:key_count])
-    api_key.user = User.from_db(connection.alias, None, row[key_count : key_count + user_count])
-    api_key.organization = Organization.from_db(connection.alias, None, row[key_count + user_count :])
+    api_key.user = User.from_db(connection.alias, None, row[user_at:organization_at])
+    api_key.organization = Organization.from_db(connection.alias, None, row[organization_at:membership_at])
+    membership = None
+    if row[membership_at] is not None:
+        membership = Membership.from_db(connection.alias, None, row[membership_at:])
+        membership.user, membership.organization = api_key.user, api_key.organization
+    api_key.holder_membership = membership
     return api_key

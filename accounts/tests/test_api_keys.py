@@ -368,6 +368,28 @@ def test_a_key_of_a_member_who_rejoins_stays_revoked(team, client_for):
     assert_error(key_client(issued).get(org_url(team.org)), 401, "api_key_revoked")
 
 
+def test_a_key_whose_membership_row_is_gone_reaches_nothing(team):
+    """The membership comes with the key's own lookup; without one the organization is not
+    there for the key, even if its revocation was somehow skipped."""
+    issued = issue_key(team.org, team.trader)
+    assert key_client(issued).get(org_url(team.org)).status_code == 200
+    with connection.cursor() as cursor:  # not through membership_leave, which would revoke the key
+        cursor.execute("DELETE FROM accounts_membership WHERE id = %s", [membership_of(team.org, team.trader).pk])
+
+    assert key_client(issued).get(org_url(team.org)).status_code == 404
+
+
+def test_a_role_change_applies_to_the_next_request_of_a_key(team):
+    issued = issue_key(team.org, team.trader)
+    membership = membership_of(team.org, team.trader)
+    membership.role = Role.VIEWER
+    membership.save(update_fields=["role"])
+
+    response = key_client(issued).get(org_url(team.org))
+
+    assert response.status_code == 200 and response.json()["role"] == Role.VIEWER
+
+
 # --- last use -----------------------------------------------------------------------------
 
 
