@@ -102,36 +102,52 @@ def range_arrays(
         first, last = cursor.fetchone()
         if first is None or last + series.step - first < layout.span:
             return read_rows(start, end)
-        cursor.execute(_LOCK_SERIES, key)
-        may_build = cursor.fetchone() is not None
         now_epoch = epoch_seconds(timezone.now()) if now is None else now
         sealed_before = period_floor(now_epoch, series.timeframe)  # the forming period's start
-        lo, hi = layout.index(first), layout.index(last)
-        stored = _stored_blocks(key, layout, lo, hi)
+        indexes = range(layout.index(first), layout.index(last) + 1)
+        stored = _stored_blocks(key, layout, indexes)
+        # The lock writes the series row (and takes a transaction id): only when there is a block
+        # to pack. Rows are read after it, so what is packed cannot be mid-upsert.
+        missing = [index for index in indexes if index not in stored and layout.start(index + 1) <= sealed_before]
+        if missing:
+            cursor.execute(_LOCK_SERIES, key)
+        may_build = bool(missing) and cursor.fetchone() is not None
         pieces, built = [], []
-        index = lo
-        while index <= hi:
-            if index in stored:
-                pieces.append(stored[index])
-                index += 1
+        for run in _runs(indexes, stored):
+            if isinstance(run, CandleArrays):
+                pieces.append(run)
                 continue
-            run_end = index
-            while run_end + 1 <= hi and run_end + 1 not in stored:
-                run_end += 1
-            rows = read_rows(layout.start(index), layout.start(run_end + 1))
+            rows = read_rows(layout.start(run.start), layout.start(run.stop))
             pieces.append(rows)
             if may_build:
-                built += _pack(rows, layout, range(index, run_end + 1), sealed_before)
-            index = run_end + 1
+                built += _pack(rows, layout, run, sealed_before)
         if built:
             cursor.cursor.executemany(_INSERT, [[*key, *block, timezone.now()] for block in built])
     return _concatenate(pieces, start, end)
 
 
-def _stored_blocks(key: list, layout: _Layout, lo: int, hi: int) -> dict[int, CandleArrays]:
+def _runs(indexes: range, stored: dict[int, CandleArrays]) -> list[CandleArrays | range]:
+    """``indexes`` in order as stored blocks and ranges of consecutive missing ones."""
+    runs: list[CandleArrays | range] = []
+    missing_from = None
+    for index in indexes:
+        if index in stored:
+            if missing_from is not None:
+                runs.append(range(missing_from, index))
+                missing_from = None
+            runs.append(stored[index])
+        elif missing_from is None:
+            missing_from = index
+    if missing_from is not None:
+        runs.append(range(missing_from, indexes.stop))
+    return runs
+
+
+def _stored_blocks(key: list, layout: _Layout, indexes: range) -> dict[int, CandleArrays]:
     # Binary results hand each payload over as is (Django's client-side cursor would decode hex).
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_STORED, [*key, from_epoch(layout.start(lo)), from_epoch(layout.start(hi + 1))], binary=True)
+        bounds = [from_epoch(layout.start(indexes.start)), from_epoch(layout.start(indexes.stop))]
+        cursor.execute(_STORED, [*key, *bounds], binary=True)
         rows = cursor.fetchall()
     return {layout.index(block_start): _unpack(payload, count) for block_start, count, payload in rows}
 

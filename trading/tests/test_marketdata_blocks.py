@@ -11,6 +11,7 @@ import numpy as np
 import psycopg
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from trading.marketdata import blocks
 from trading.marketdata.candles import CandleArrays, epoch_seconds
@@ -69,6 +70,16 @@ def test_blocks_give_the_row_values_for_every_range(db):
     assert len(built) == COUNT // PERIODS + 1
     assert built[T0 + 10 * PERIODS * STEP] == 0
     assert sum(built.values()) == COUNT - len(GAPS)
+
+
+def test_a_read_with_nothing_to_pack_takes_no_lock(db):
+    candles_upsert(series=SERIES, candles=closed_candles(), source="test")
+    candle_arrays(series=SERIES)  # packs every block
+
+    with CaptureQueriesContext(connection) as queries:
+        assert_same(candle_arrays(series=SERIES), rows_read())
+
+    assert not [query["sql"] for query in queries if "FOR KEY SHARE" in query["sql"]]
 
 
 def test_ranges_shorter_than_a_block_read_rows_only(db):
