@@ -123,8 +123,9 @@ def first_reads(call, *, n: int):
 def equal_arrays(first, second) -> bool:
     import numpy as np
 
-    names = ("open_time", "open", "high", "low", "close", "volume", "is_closed")
-    return all(np.array_equal(getattr(first, name), getattr(second, name)) for name in names)
+    from trading.marketdata.candles import CANDLE_ARRAY_FIELDS
+
+    return all(np.array_equal(getattr(first, name), getattr(second, name)) for name in CANDLE_ARRAY_FIELDS)
 
 
 def timed(call) -> tuple[float, object]:

@@ -37,10 +37,17 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
-from trading.marketdata.candles import CandleArrays, SeriesKey, epoch_seconds, from_epoch, period_floor
+from trading.marketdata.candles import (
+    CANDLE_ARRAY_FIELDS,
+    PRICE_FIELDS,
+    CandleArrays,
+    SeriesKey,
+    epoch_seconds,
+    from_epoch,
+    period_floor,
+)
 
 BLOCK_PERIODS = 4096  # 1m: ~2.8 days per block, 192 KiB; 1h: ~170 days; 1d: ~11 years
-_FLOATS = ("open", "high", "low", "close", "volume")
 _LOCK_SERIES = """
 SELECT 1 FROM trading_candleseries
 WHERE exchange = %s AND symbol = %s AND market_type = %s AND timeframe = %s
@@ -163,7 +170,8 @@ def _pack(rows: CandleArrays, layout: _Layout, indexes: range, sealed_before: in
         part = slice(edges[position], edges[position + 1])
         if not rows.is_closed[part].all():
             continue
-        columns = [rows.open_time[part].astype("<i8"), *(getattr(rows, name)[part].astype("<f8") for name in _FLOATS)]
+        prices = (getattr(rows, name)[part].astype("<f8") for name in PRICE_FIELDS)
+        columns = [rows.open_time[part].astype("<i8"), *prices]
         payload = b"".join(column.tobytes() for column in columns)
         blocks.append((from_epoch(layout.start(index)), from_epoch(block_end), len(columns[0]), payload))
     return blocks
@@ -176,19 +184,18 @@ def _unpack(payload: bytes, count: int) -> CandleArrays:
     open_time = np.frombuffer(payload, dtype="<i8", count=count)
     floats = {
         name: np.frombuffer(payload, dtype="<f8", count=count, offset=size * (position + 1))
-        for position, name in enumerate(_FLOATS)
+        for position, name in enumerate(PRICE_FIELDS)
     }
     return CandleArrays(open_time=open_time, is_closed=np.ones(count, dtype=bool), **floats)
 
 
 def _concatenate(pieces: list[CandleArrays], start: int | None, end: int | None) -> CandleArrays:
     """The pieces (in time order) trimmed to ``[start, end)`` and joined: one copy of each value."""
-    names = ("open_time", *_FLOATS, "is_closed")
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in CANDLE_ARRAY_FIELDS}
     for piece in pieces:
         times = piece.open_time
         first = 0 if start is None else int(np.searchsorted(times, start))
         stop = len(times) if end is None else int(np.searchsorted(times, end))
-        for name in names:
+        for name in CANDLE_ARRAY_FIELDS:
             parts[name].append(getattr(piece, name)[first:stop])
     return CandleArrays(**{name: np.concatenate(arrays) for name, arrays in parts.items()})

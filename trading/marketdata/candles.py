@@ -6,7 +6,7 @@ open on Monday 00:00 UTC as exchanges' weekly candles do (1970-01-05 was a Monda
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -163,3 +163,7 @@ class CandleArrays:
     def times(self) -> np.ndarray:
         """``open_time`` as ``datetime64[s]`` (UTC)."""
         return self.open_time.astype("datetime64[s]")
+
+
+PRICE_FIELDS = ("open", "high", "low", "close", "volume")  # the float64 columns of CandleArrays
+CANDLE_ARRAY_FIELDS = tuple(item.name for item in fields(CandleArrays))

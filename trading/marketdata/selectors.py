@@ -15,13 +15,12 @@ import numpy as np
 from django.db.models import QuerySet
 
 from trading.marketdata.blocks import range_arrays
-from trading.marketdata.candles import CandleArrays, SeriesKey, epoch_seconds, from_epoch
+from trading.marketdata.candles import PRICE_FIELDS, CandleArrays, SeriesKey, epoch_seconds, from_epoch
 from trading.marketdata.gaps import Gap, gaps_find
 from trading.marketdata.pgcopy import Column, query_columns
 from trading.models import Candle, CandleSeries, FundingRate
 
-_FLOATS = ("open", "high", "low", "close", "volume")
-CANDLE_COLUMNS = (Column.TIMESTAMPTZ, Column.BOOL, *(Column.NUMERIC,) * len(_FLOATS))
+CANDLE_COLUMNS = (Column.TIMESTAMPTZ, Column.BOOL, *(Column.NUMERIC,) * len(PRICE_FIELDS))
 
 
 def candles_range(*, series: SeriesKey, start: datetime | None = None, end: datetime | None = None) -> QuerySet:
@@ -80,7 +79,7 @@ def arrays_from_query(sql: str, params: dict) -> CandleArrays:
     """Run ``sql``, which selects (open time, is_closed, open, high, low, close, volume) NOT NULL
     columns typed as ``CANDLE_COLUMNS``, into arrays."""
     open_time, is_closed, *values = query_columns(sql, params, CANDLE_COLUMNS)
-    return CandleArrays(open_time=open_time, is_closed=is_closed, **dict(zip(_FLOATS, values, strict=True)))
+    return CandleArrays(open_time=open_time, is_closed=is_closed, **dict(zip(PRICE_FIELDS, values, strict=True)))
 
 
 def series_open_times(*, series: SeriesKey, start: datetime | None = None, end: datetime | None = None) -> np.ndarray:

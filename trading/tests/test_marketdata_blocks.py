@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from trading.marketdata import blocks
-from trading.marketdata.candles import CandleArrays, epoch_seconds
+from trading.marketdata.candles import CANDLE_ARRAY_FIELDS, CandleArrays, epoch_seconds
 from trading.marketdata.selectors import _ARRAYS_SQL, arrays_from_query, candle_arrays
 from trading.marketdata.services import candles_upsert
 from trading.models import Candle as StoredCandle
@@ -37,7 +37,7 @@ def rows_read(start: datetime | None = None, end: datetime | None = None) -> Can
 
 
 def assert_same(arrays: CandleArrays, expected: CandleArrays) -> None:
-    for name in ("open_time", "open", "high", "low", "close", "volume", "is_closed"):
+    for name in CANDLE_ARRAY_FIELDS:
         got, want = getattr(arrays, name), getattr(expected, name)
         assert got.dtype == want.dtype and np.array_equal(got, want), name
 
