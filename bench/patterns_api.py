@@ -106,7 +106,7 @@ def seed_corpus(data_dir: Path) -> tuple[object, str]:
     """The whole Reddit + DJIA public corpus, indexed; returns (corpus, what was done)."""
     from django.db import connection
 
-    from bench.patterns_search import build_index, index_definition, real_headlines
+    from bench.patterns_search import build_index, index_definition, index_name, real_headlines
     from patterns.models import Corpus
     from patterns.services.indexing import corpus_index
     from patterns.services.public_corpora import public_corpus_build, public_corpus_spec
@@ -130,7 +130,7 @@ def seed_corpus(data_dir: Path) -> tuple[object, str]:
     started = time.perf_counter()
     ddl, _, _ = index_definition(None, None)
     with connection.cursor() as cursor:
-        cursor.execute("DROP INDEX patterns_headline_hnsw")
+        cursor.execute(f"DROP INDEX {index_name()}")
         cursor.execute("CREATE TEMP TABLE bench_vectors (id bigint, vector vector(384))")
     copy_rows(
         "bench_vectors",

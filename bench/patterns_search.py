@@ -25,7 +25,8 @@ each embedded by the product's encoder. Ground truth is the exact top 10 by inne
 Cases at each size (``--size``, repeatable; ``real``/``73k``, ``250k``, ``1m``, any N):
 
 - pgvector: the rows go into ``patterns_headline`` itself (same schema, constraints and index
-  DDL as the migration: HNSW ``vector_ip_ops`` m=16, ef_construction=100) of a bench database,
+  DDL as the migration: HNSW ``halfvec_ip_ops`` on ``vector::halfvec(384)``, m=16,
+  ef_construction=100; float32 rows, the graph on their half-precision copies) of a bench database,
   loaded by binary COPY with the index dropped, then the index is built by the same DDL (timed;
   ``maintenance_work_mem`` raised for the session so the graph fits in memory, parallel workers
   as configured). Each query runs the product's statement in a transaction with
@@ -93,10 +94,22 @@ SEED = 5
 PREFIX_SHARE = 0.6  # the typed-part-of-a-headline queries keep this share of the words
 PRODUCT_ITERATIVE_SCAN = "relaxed_order"
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".run" / "bench"
-PRODUCT_SQL = (
-    "SELECT id, day, text, source, -(vector <#> %s) FROM patterns_headline "
-    "WHERE corpus_id = %s AND vector IS NOT NULL ORDER BY vector <#> %s LIMIT %s"
-)  # the statement patterns.services.search.search_headlines_uncached runs (no date bounds)
+
+
+def product_sql(*, window: bool = False) -> str:
+    """The statement patterns.services.search.search_headlines_uncached runs: without date bounds
+    (parameters: vector, corpus id, vector, limit), or with them (vector, corpus id, start, end,
+    vector, limit)."""
+    from patterns.services.search import headline_search_sql
+
+    bounds = ["day >= %s", "day <= %s"] if window else []
+    return headline_search_sql(["corpus_id = %s", "vector IS NOT NULL", *bounds])
+
+
+def index_name() -> str:
+    from patterns.models import HEADLINE_HNSW_INDEX
+
+    return HEADLINE_HNSW_INDEX
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -400,10 +413,10 @@ def index_definition(m: int | None, ef_construction: int | None) -> tuple[str, i
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'patterns_headline_hnsw'")
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name()])
         row = cursor.fetchone()
     if row is None:
-        raise SystemExit("patterns_headline_hnsw is not in the migrated database: has the model changed?")
+        raise SystemExit(f"{index_name()} is not in the migrated database: has the model changed?")
     ddl = row[0]
     product_m = int(re.search(r"\bm='?(\d+)", ddl).group(1))
     product_ef = int(re.search(r"ef_construction='?(\d+)", ddl).group(1))
@@ -455,7 +468,7 @@ def build_index(ddl: str, size: int) -> tuple[float, str, int]:
 
     memory_mb = max(1024, int(size * 4.5 / 1024) + 512)  # ~4.5 KB per 384-d row with m=16, with room
     with connection.cursor() as cursor:
-        cursor.execute("DROP INDEX IF EXISTS patterns_headline_hnsw")
+        cursor.execute(f"DROP INDEX IF EXISTS {index_name()}")
         cursor.execute(f"SET maintenance_work_mem = '{memory_mb}MB'")
         cursor.execute("SHOW max_parallel_maintenance_workers")
         workers = int(cursor.fetchone()[0])
@@ -477,11 +490,10 @@ def pg_search(corpus_id: int, vector: np.ndarray, ef_search: int, mode: str = PR
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL hnsw.ef_search = %s", [ef_search])
             cursor.execute(f"SET LOCAL hnsw.iterative_scan = '{mode}'")
-        return fetch_vectors(PRODUCT_SQL, [vector, corpus_id, vector, K])
+        return fetch_vectors(product_sql(), [vector, corpus_id, vector, K])
 
 
 FILTER_WINDOWS = (("one year", "2012-01-01", "2012-12-31"), ("one month", "2012-06-01", "2012-06-30"))
-FILTERED_SQL = PRODUCT_SQL.replace("AND vector IS NOT NULL", "AND vector IS NOT NULL AND day >= %s AND day <= %s")
 
 
 def pg_search_window(corpus_id: int, vector: np.ndarray, window: tuple[str, str], ef_search: int, mode: str):
@@ -494,7 +506,7 @@ def pg_search_window(corpus_id: int, vector: np.ndarray, window: tuple[str, str]
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL hnsw.ef_search = %s", [ef_search])
             cursor.execute(f"SET LOCAL hnsw.iterative_scan = '{mode}'")
-        return fetch_vectors(FILTERED_SQL, [vector, corpus_id, *window, vector, K])
+        return fetch_vectors(product_sql(window=True), [vector, corpus_id, *window, vector, K])
 
 
 def window_plan(corpus_id: int, vector: np.ndarray, window: tuple[str, str], mode: str) -> str:
@@ -505,9 +517,9 @@ def window_plan(corpus_id: int, vector: np.ndarray, window: tuple[str, str], mod
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL hnsw.iterative_scan = '{mode}'")
-        rows = fetch_vectors("EXPLAIN " + FILTERED_SQL, [vector, corpus_id, *window, vector, K])
+        rows = fetch_vectors("EXPLAIN " + product_sql(window=True), [vector, corpus_id, *window, vector, K])
     plan = " ".join(row[0] for row in rows)
-    if "patterns_headline_hnsw" in plan:
+    if index_name() in plan:
         return "HNSW index scan + filter"
     return "exact: " + ("an index on day, then sort" if "Index" in plan else "sequential scan, then sort")
 
@@ -544,8 +556,8 @@ def filtered_cases(
 def uses_index(corpus_id: int, vector: np.ndarray) -> bool:
     from patterns.services.vectors import fetch_vectors
 
-    plan = fetch_vectors("EXPLAIN " + PRODUCT_SQL, [vector, corpus_id, vector, K])
-    return any("patterns_headline_hnsw" in row[0] for row in plan)
+    plan = fetch_vectors("EXPLAIN " + product_sql(), [vector, corpus_id, vector, K])
+    return any(index_name() in row[0] for row in plan)
 
 
 def buffer_counts(corpus_id: int, vectors: np.ndarray, ef_search: int) -> tuple[float, float]:
@@ -561,7 +573,7 @@ def buffer_counts(corpus_id: int, vectors: np.ndarray, ef_search: int) -> tuple[
                 cursor.execute("SET LOCAL hnsw.ef_search = %s", [ef_search])
                 cursor.execute(f"SET LOCAL hnsw.iterative_scan = '{PRODUCT_ITERATIVE_SCAN}'")
             plan = fetch_vectors(
-                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + PRODUCT_SQL, [vector, corpus_id, vector, K]
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + product_sql(), [vector, corpus_id, vector, K]
             )
         top = plan[0][0][0]["Plan"]
         hits.append(top.get("Shared Hit Blocks", 0))
@@ -574,7 +586,8 @@ def relation_sizes() -> tuple[int, int, int]:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_relation_size('patterns_headline_hnsw'), pg_table_size('patterns_headline'), pg_backend_pid()"
+            "SELECT pg_relation_size(%s::regclass), pg_table_size('patterns_headline'), pg_backend_pid()",
+            [index_name()],
         )
         return cursor.fetchone()
 
@@ -683,7 +696,7 @@ def run_size(
         reuse = corpus is not None and corpus.description == fingerprint
         if corpus is not None and not reuse:
             with connection.cursor() as cursor:
-                cursor.execute("DROP INDEX IF EXISTS patterns_headline_hnsw")
+                cursor.execute(f"DROP INDEX IF EXISTS {index_name()}")
                 cursor.execute("TRUNCATE patterns_headline")
             corpus.delete()
         if reuse:
@@ -694,7 +707,7 @@ def run_size(
                 organization=None, slug="bench-search", name="bench: headline search", description=fingerprint
             )
             with connection.cursor() as cursor:
-                cursor.execute("DROP INDEX IF EXISTS patterns_headline_hnsw")
+                cursor.execute(f"DROP INDEX IF EXISTS {index_name()}")
             copy_seconds, copied = load_table(corpus.pk, real, matrix, sources)
             emit(f"binary COPY of {copied:,} rows into patterns_headline (index dropped): {copy_seconds:.1f} s")
             emit(f"building the HNSW index (m={m}, ef_construction={ef_construction}) ...")

@@ -17,12 +17,12 @@ and one index serves every weighting.
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import MD5
+from django.db.models.functions import MD5, Cast
 from django.utils import timezone
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import HalfVectorField, HnswIndex, VectorField
 
 from accounts.tenancy import SharedModel
 from patterns.encoders.astro import ASTRO_DIM
@@ -30,6 +30,7 @@ from patterns.encoders.market import MARKET_DIM
 from patterns.encoders.news import EMBEDDING_DIM
 
 COMBINED_DIM = ASTRO_DIM + EMBEDDING_DIM + MARKET_DIM
+HEADLINE_HNSW_INDEX = "patterns_headline_halfvec_hnsw"
 
 __all__ = ["COMBINED_DIM", "AstroDay", "Corpus", "DayVector", "Headline"]
 
@@ -185,12 +186,13 @@ class Headline(SharedModel):
         ]
         indexes = [
             models.Index(fields=["corpus", "day"], name="patterns_headline_day"),
+            # On the half-precision copy of the vector: half the index's memory and page reads
+            # per query for the same recall (patterns.services.search.HEADLINE_ORDER uses it).
             HnswIndex(
-                name="patterns_headline_hnsw",
-                fields=["vector"],
+                OpClass(Cast("vector", HalfVectorField(dimensions=EMBEDDING_DIM)), name="halfvec_ip_ops"),
+                name=HEADLINE_HNSW_INDEX,
                 m=16,
                 ef_construction=100,
-                opclasses=["vector_ip_ops"],
             ),
         ]
 

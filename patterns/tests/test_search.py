@@ -7,14 +7,16 @@ from datetime import date
 
 import numpy as np
 import pytest
+from django.db import connection, transaction
 
 from patterns.encoders import astro, news
-from patterns.models import DayVector
+from patterns.models import HEADLINE_HNSW_INDEX, DayVector
 from patterns.services.search import (
     _SLICES,
     DayFilters,
     SearchRequest,
     Weights,
+    headline_search_sql,
     search_days_uncached,
     search_headlines_uncached,
 )
@@ -161,6 +163,20 @@ def test_headline_search_uses_the_hnsw_index_and_matches_exact(corpora):
     expected = {rows[i][0] for i in np.argsort(-scores)[:10]}
     assert len({hit["id"] for hit in hits} & expected) >= 9
     assert "ethereum" in hits[0]["text"].lower() or "eth" in hits[0]["text"].lower()
+    # Similarities are the float32 cosines, even though the index walks half-precision copies.
+    by_id = {rows[i][0]: scores[i] for i in range(len(rows))}
+    for hit in hits:
+        assert hit["similarity"] == pytest.approx(by_id[hit["id"]], abs=1e-5)
+    assert [hit["similarity"] for hit in hits] == sorted((hit["similarity"] for hit in hits), reverse=True)
+    # The statement's ORDER BY is one the HNSW index can serve: with every other way of ordering
+    # priced out, the planner picks it (on a corpus this small it rightly prefers a sort).
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+        plan = fetch_vectors(
+            "EXPLAIN " + headline_search_sql(["corpus_id = %s", "vector IS NOT NULL"]),
+            [vector, corpora.crypto.pk, vector, 10],
+        )
+    assert any(HEADLINE_HNSW_INDEX in row[0] for row in plan), plan
 
 
 def test_day_outside_the_corpus_is_a_clear_error(corpora):
