@@ -32,8 +32,9 @@ p50/p99 latency (from sending the request to the last byte of the response, in t
 requests/s (completed requests over the phase's wall time) are printed with the ratios to the
 targets (p50 ≤ 30 ms, p99 ≤ 100 ms) and to the ceiling. The clients share the 2 cores with the
 server, so they take part of the capacity they measure. The search service is also timed in this
-process one query at a time (``search_days_uncached``, no HTTP, no cache): the floor under the
-API's latency.
+process one query at a time (``search_days_uncached``, no HTTP, no cache, the encoder on one
+thread as in a web worker): the floor under the API's latency. Beside each phase's client-side
+p50 is Django's own p50 for the same requests (``duration_ms`` of the workers' request log lines).
 
     python -m bench patterns_api
     python -m bench.patterns --part api [--clients 1,8,16] [--texts 500] [--keep-db]
@@ -50,6 +51,7 @@ import os
 import queue
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -230,6 +232,25 @@ class Server:
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen | None = None
+    _log_offset: int = 0
+
+    def request_durations(self) -> list[float]:
+        """Seconds Django spent on each request logged since the last call: the ``duration_ms``
+        of RequestLogMiddleware's summary line (inside Django; not gunicorn, HTTP or the client)."""
+        with self.log_path.open("rb") as handle:
+            handle.seek(self._log_offset)
+            chunk = handle.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._log_offset += len(complete)
+        durations = []
+        for line in complete.splitlines():
+            if not line.startswith(b"{"):
+                continue
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if record.get("event") == "request" and "duration_ms" in record:
+                    durations.append(record["duration_ms"] / 1000)
+        return durations
 
     def start(self, port: int, timeout: float = 60.0) -> None:
         log = self.log_path.open("w")
@@ -293,6 +314,7 @@ class Phase:
     wall: float = 0.0
     errors: list[str] = field(default_factory=list)
     cached: int = 0
+    server_seconds: list[float] = field(default_factory=list)  # inside Django, per request
 
     @property
     def timing(self) -> Timing:
@@ -422,7 +444,10 @@ def in_process(corpus, texts: list[str]) -> tuple[Timing, dict[str, float]]:
 
 
 def report(phases: list[Phase], floor: Timing) -> list[str]:
-    header = f"{'case':<44}{'clients':>8}{'n':>6}{'p50':>10}{'p99':>10}{'req/s':>9}{'p50/30ms':>10}{'p99/100ms':>11}"
+    header = (
+        f"{'case':<44}{'clients':>8}{'n':>6}{'p50':>10}{'p99':>10}{'req/s':>9}{'p50/30ms':>10}{'p99/100ms':>11}"
+        f"{'Django p50':>12}"
+    )
     lines = [header, "-" * len(header)]
     lines.append(
         f"{'search_days_uncached in-process (no HTTP)':<44}{1:>8}{floor.n:>6}{human_duration(floor.median):>10}"
@@ -438,11 +463,18 @@ def report(phases: list[Phase], floor: Timing) -> list[str]:
             f"{phase.name:<44}{phase.clients:>8}{timing.n:>6}{human_duration(timing.median):>10}"
             f"{human_duration(timing.percentile(99)):>10}{phase.rate:>9.0f}"
             f"{timing.median / TARGET_P50:>10.2f}{timing.percentile(99) / TARGET_P99:>11.2f}"
+            f"{human_duration(statistics.median(phase.server_seconds)) if phase.server_seconds else '-':>12}"
         )
+    lines.append(
+        "Django p50: the server's own time per request (RequestLogMiddleware's duration_ms, logged by"
+        " the workers); the rest of p50 is gunicorn, HTTP, waiting for a free worker thread and the client"
+    )
     return lines
 
 
 def run(args: argparse.Namespace) -> None:
+    # The in-process floor runs the encoder on one thread, as every web worker does (asterweb.wsgi).
+    os.environ.setdefault("PATTERNS_ONNX_THREADS", "1")
     setup_django()
     from django.conf import settings
 
@@ -486,10 +518,13 @@ def run(args: argparse.Namespace) -> None:
             clear_search_cache()
             # Warm-up: each worker loads the encoder and opens its database connection.
             drive(port, search_requests(search_path, warmup), headers, 4, "warm-up")
+            server.request_durations()
             for clients in levels:
                 clear_search_cache()
                 uncached = drive(port, search_requests(search_path, texts), headers, clients, "search API, uncached")
+                uncached.server_seconds = server.request_durations()
                 cached = drive(port, search_requests(search_path, texts), headers, clients, "search API, cached")
+                cached.server_seconds = server.request_durations()
                 ceiling = drive(
                     port,
                     [("GET", quota_path, None)] * CEILING_REQUESTS,
@@ -497,7 +532,9 @@ def run(args: argparse.Namespace) -> None:
                     clients,
                     "ceiling: GET quota (key auth + Redis)",
                 )
+                ceiling.server_seconds = server.request_durations()
                 health = drive(port, [("GET", "/healthz", None)] * CEILING_REQUESTS, {}, clients, "ceiling: /healthz")
+                health.server_seconds = server.request_durations()
                 phases.extend([uncached, cached, ceiling, health])
                 print(
                     f"clients {clients}: uncached p50 {human_duration(uncached.timing.median)}"
