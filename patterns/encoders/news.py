@@ -21,8 +21,9 @@ patterns.encoders.news`` builds it ahead of time and prints ``model_info()``.
 
 Run time needs OpenVINO, tokenizers, safetensors and numpy; ``onnx`` is imported only to build
 the graph. OpenVINO's CPU plugin compiles the ONNX graph once per process, lazily under a lock (and
-again after a fork, whose child cannot use the parent's thread pool), with ``PATTERNS_ONNX_THREADS``
-threads (default ``min(4, usable cores)``). Each calling thread gets its own infer request.
+again after a fork, whose child cannot use the parent's thread pool), with ``PATTERNS_ENCODER_STREAMS``
+streams (inferences side by side, default 1) of ``PATTERNS_ONNX_THREADS`` threads each (default
+``min(4, usable cores)``). Each calling thread gets its own infer request.
 
 Precision (``PATTERNS_NEWS_PRECISION``): ``auto``, the default, lets OpenVINO run the matrix
 products in bfloat16 with float32 accumulation where the CPU has native bf16 (AMX or AVX512-BF16),
@@ -138,21 +139,38 @@ def cache_dir() -> Path:
     return Path(base) / "asterai"
 
 
-def onnx_threads() -> int:
-    configured = os.environ.get("PATTERNS_ONNX_THREADS", "").strip()
-    if configured:
-        try:
-            threads = int(configured)
-        except ValueError:
-            raise NewsEncoderError(f"PATTERNS_ONNX_THREADS must be a whole number, not {configured!r}") from None
-        if threads < 1:
-            raise NewsEncoderError(f"PATTERNS_ONNX_THREADS must be at least 1, not {threads}")
-        return threads
+def _positive_int_setting(name: str) -> int | None:
+    configured = os.environ.get(name, "").strip()
+    if not configured:
+        return None
     try:
-        cores = len(os.sched_getaffinity(0))
+        value = int(configured)
+    except ValueError:
+        raise NewsEncoderError(f"{name} must be a whole number, not {configured!r}") from None
+    if value < 1:
+        raise NewsEncoderError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+        return os.cpu_count() or 1
+
+
+def onnx_threads() -> int:
+    """``PATTERNS_ONNX_THREADS``: threads one inference runs on (default ``min(4, usable cores)``)."""
+    configured = _positive_int_setting("PATTERNS_ONNX_THREADS")
+    return configured if configured is not None else max(1, min(4, usable_cores()))
+
+
+def encoder_streams() -> int:
+    """``PATTERNS_ENCODER_STREAMS``: inferences one process runs side by side (default 1). Web
+    workers serve several requests at once on their threads (``asterweb.wsgi`` sets one stream
+    per usable core); with a single stream their encodings would queue behind each other."""
+    configured = _positive_int_setting("PATTERNS_ENCODER_STREAMS")
+    return configured if configured is not None else 1
 
 
 PRECISIONS = ("auto", "f32")
@@ -390,6 +408,7 @@ class _Encoder:
     weights_path: Path
     onnx_path: Path | None
     threads: int
+    streams: int
     precision: str  # what the CPU plugin runs the matrix products in: "bf16" or "f32"
     pid: int
     build_seconds: float | None = None  # set when this process built the graph
@@ -417,11 +436,15 @@ class _Encoder:
         onnx_path: Path | None = cache / f"all-MiniLM-L6-v2-{sha}-g{GRAPH_VERSION}.onnx"
         build_seconds = None
 
-        threads = onnx_threads()
+        threads, streams = onnx_threads(), encoder_streams()
         precision = inference_precision()
         core = openvino.Core()
-        # One stream, latency-first: a request runs on ``threads`` threads, start to finish.
-        properties: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        # ``streams`` inferences side by side, each on ``threads`` threads from start to finish.
+        properties: dict[str, Any] = {
+            "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT",
+            "NUM_STREAMS": streams,
+            "INFERENCE_NUM_THREADS": threads * streams,
+        }
         if precision == "f32":
             properties["INFERENCE_PRECISION_HINT"] = "f32"
 
@@ -458,6 +481,7 @@ class _Encoder:
             weights_path=weights_path,
             onnx_path=onnx_path,
             threads=threads,
+            streams=int(compiled.get_property("NUM_STREAMS")),
             precision=compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
             pid=os.getpid(),
             build_seconds=build_seconds,
@@ -590,6 +614,7 @@ def model_info() -> dict:
         "runtime": "OpenVINO CPU",
         "inference_precision": encoder.precision,
         "threads": encoder.threads,
+        "streams": encoder.streams,
         **encoder.info,
     }
 

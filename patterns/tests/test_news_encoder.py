@@ -420,7 +420,7 @@ def test_model_info():
     assert info["runtime"] == "OpenVINO CPU" and info["openvino"].startswith("20")
     assert info["inference_precision"] in ("bf16", "f32")
     assert info["embedding_dim"] == 384 and info["max_tokens"] == 256
-    assert info["threads"] >= 1
+    assert info["threads"] >= 1 and info["streams"] >= 1
 
 
 def test_precision_setting(monkeypatch):
@@ -444,6 +444,44 @@ def test_thread_setting(monkeypatch):
         news.onnx_threads()
     monkeypatch.delenv("PATTERNS_ONNX_THREADS")
     assert 1 <= news.onnx_threads() <= 4
+
+
+def test_streams_setting(monkeypatch):
+    monkeypatch.delenv("PATTERNS_ENCODER_STREAMS", raising=False)
+    assert news.encoder_streams() == 1
+    monkeypatch.setenv("PATTERNS_ENCODER_STREAMS", "3")
+    assert news.encoder_streams() == 3
+    monkeypatch.setenv("PATTERNS_ENCODER_STREAMS", "0")
+    with pytest.raises(news.NewsEncoderError, match="PATTERNS_ENCODER_STREAMS must be at least 1"):
+        news.encoder_streams()
+
+
+def test_two_streams_encode_side_by_side_and_agree_with_one(monkeypatch):
+    """With two streams, two threads encode at once (each on its own infer request), and every
+    vector equals the single-stream encoder's."""
+    monkeypatch.setenv("PATTERNS_ONNX_THREADS", "1")
+    monkeypatch.setenv("PATTERNS_ENCODER_STREAMS", "2")
+    encoder = news._Encoder.load()
+    assert encoder.streams == 2 and encoder.threads == 1
+    texts = SENTENCES[:8] * 4
+    expected = {text: news.encode_one(text) for text in set(texts)}
+    results: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    barrier = threading.Barrier(2)
+
+    def work(slot: int) -> None:
+        barrier.wait()
+        results[slot] = [encoder.encode_one(text) for text in texts]
+
+    threads = [threading.Thread(target=work, args=(slot,)) for slot in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert encoder.precision == product_precision()
+    for slot in (0, 1):
+        assert len(results[slot]) == len(texts)
+        for text, vector in zip(texts, results[slot], strict=True):
+            np.testing.assert_allclose(vector, expected[text], atol=1e-5)
 
 
 def test_cache_dir_setting(monkeypatch, tmp_path):
