@@ -39,8 +39,10 @@ Cases at each size (``--size``, repeatable; ``real``/``73k``, ``250k``, ``1m``, 
   The product function itself is timed too (``search_headlines_uncached``, with its coded
   settings), with its text encoding swapped for a lookup of the same query vector, then whole
   (text → embedding → search). A selective filter on the same index: the product's date bounds
-  (one year, ~12 % of the rows; one month, ~1 %) with the iterative scan relaxed (the product),
-  strict, and off, against the exact top 10 inside the window.
+  (one year, ~12 % of the rows; one month, ~1 %) through the index with the iterative scan relaxed,
+  strict, and off, against the exact top 10 inside the window; then the product function with
+  those dates, which searches a window of at most ``PATTERNS_EXACT_SEARCH_LIMIT`` headlines
+  exactly and larger ones through the index (relaxed).
 - exact numpy scan: one matrix-vector product + argpartition per query over the float32 matrix.
 - ChromaDB (``requirements/bench.txt``, installed by ``make bench`` only): an in-process
   ``EphemeralClient`` collection, inner-product space, max_neighbors 16, ef_construction 100,
@@ -550,7 +552,33 @@ def filtered_cases(
                 f"; {short} of {len(truth)} queries got fewer than {K} rows" if short else ""
             )
             cases.append(case)
+        cases.append(product_window_case(corpus_id, queries, truth, label, (start, end)))
     return cases
+
+
+def product_window_case(corpus_id: int, queries: Queries, truth: np.ndarray, label: str, window: tuple[str, str]):
+    """``search_headlines_uncached`` with the window's dates, the query vector given: exact when the
+    window holds at most PATTERNS_EXACT_SEARCH_LIMIT headlines, else the index (as coded)."""
+    from datetime import date
+
+    from patterns.encoders import news
+    from patterns.models import Corpus
+    from patterns.services import search
+
+    corpus = Corpus.objects.get(pk=corpus_id)
+    start, end = (date.fromisoformat(value) for value in window)
+    by_text = dict(zip(queries.texts, queries.vectors, strict=True))
+    case = Case(f"product search_headlines_uncached, {label} window")
+    methods = set()
+    with mock.patch.object(news, "encode_one", lambda text: by_text[text]):
+        for text, expected in zip(queries.texts, truth, strict=True):
+            started = time.perf_counter_ns()
+            answer = search.search_headlines_uncached(corpus, text, start=start, end=end)
+            case.seconds.append((time.perf_counter_ns() - started) / 1e9)
+            case.recalls.append(recall([hit["id"] - 1 for hit in answer["results"]], expected))
+            methods.add(answer["method"])
+    case.note = f"method as coded: {', '.join(sorted(methods))}"
+    return case
 
 
 def uses_index(corpus_id: int, vector: np.ndarray) -> bool:
@@ -761,7 +789,7 @@ def run_size(
             search.search_headlines_uncached(corpus, queries.texts[0])
             for text, expected in zip(queries.texts, truth, strict=True):
                 started = time.perf_counter_ns()
-                hits = search.search_headlines_uncached(corpus, text)
+                hits = search.search_headlines_uncached(corpus, text)["results"]
                 product.seconds.append((time.perf_counter_ns() - started) / 1e9)
                 product.recalls.append(recall([hit["id"] - 1 for hit in hits], expected))
         whole = Case("product search_headlines_uncached, text → embedding → search")

@@ -365,6 +365,10 @@ class HeadlineHitSerializer(serializers.Serializer):
 
 class HeadlineSearchResultSerializer(serializers.Serializer):
     corpus_id = serializers.IntegerField()
+    method = serializers.ChoiceField(
+        choices=["exact", "hnsw"],
+        help_text="exact: every headline in the date window was scored; hnsw: the vector index answered.",
+    )
     cached = serializers.BooleanField()
     results = HeadlineHitSerializer(many=True)
 

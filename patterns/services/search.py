@@ -48,7 +48,7 @@ HEADLINE_HITS_PER_RESULT = 10  # HNSW headline hits fetched per requested day
 # computed from the stored float32 vectors; half precision only steers the graph walk (measured
 # at 250k against a float32 index on the same rows: same recall@10, 25-30% faster, 43% smaller).
 HEADLINE_ORDER = f"(vector::halfvec({news.EMBEDDING_DIM})) <#> %s::halfvec({news.EMBEDDING_DIM})"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: headline search answers say which method ran
 
 
 class QuotaExceeded(ApplicationError):
@@ -587,18 +587,36 @@ def search_days(organization: Organization, corpus: Corpus, request: SearchReque
 # ---------------------------------------------------------------- headline search
 
 
-def headline_search_sql(clauses: list[str]) -> str:
-    """Top headlines by the HNSW index (parameters: query vector, the clauses', query vector, limit)."""
+def headline_search_sql(clauses: list[str], *, exact: bool = False) -> str:
+    """Top headlines (parameters: query vector, the clauses', query vector, limit): through the
+    HNSW index, or ``exact``ly by the float32 vectors, an ordering the index cannot serve."""
+    order = "vector <#> %s" if exact else HEADLINE_ORDER
     return (
         "SELECT id, day, text, source, -(vector <#> %s) FROM patterns_headline "
-        f"WHERE {' AND '.join(clauses)} ORDER BY {HEADLINE_ORDER} LIMIT %s"
+        f"WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT %s"
     )
+
+
+def _few_headlines_between(corpus: Corpus, start: date | None, end: date | None) -> bool:
+    """Whether the corpus holds at most ``PATTERNS_EXACT_SEARCH_LIMIT`` headlines from ``start`` to
+    ``end``: counted on the (corpus, day) index, stopping one past the limit."""
+    limit = int(settings.PATTERNS_EXACT_SEARCH_LIMIT)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM patterns_headline WHERE corpus_id = %s"
+            " AND day >= coalesce(%s, '-infinity'::date) AND day <= coalesce(%s, 'infinity'::date) LIMIT %s) in_window",
+            [corpus.pk, start, end, limit + 1],
+        )
+        return cursor.fetchone()[0] <= limit
 
 
 def search_headlines_uncached(
     corpus: Corpus, text: str, *, limit: int = 10, start: date | None = None, end: date | None = None
-) -> list[dict]:
-    """Top headlines by cosine to ``text`` (HNSW with an iterative scan, filtered by corpus)."""
+) -> dict:
+    """Top headlines by cosine to ``text``, filtered by corpus and dates: exact when the dates
+    leave few headlines (``PATTERNS_EXACT_SEARCH_LIMIT``), else HNSW with an iterative scan (at
+    1M headlines a one-month window through the index found 83% of the true top 10 in 46 ms).
+    Returns ``{"method": "exact" | "hnsw", "results": [hit, ...]}``."""
     request = SearchRequest(text=text, limit=limit)
     vector = news.encode_one(request.text)
     clauses, params = ["corpus_id = %s", "vector IS NOT NULL"], [corpus.pk]
@@ -608,15 +626,20 @@ def search_headlines_uncached(
     if end:
         clauses.append("day <= %s")
         params.append(end)
-    sql = headline_search_sql(clauses)
-    with transaction.atomic():
-        _set_hnsw_scan(ef_search=max(HEADLINE_EF_SEARCH, 4 * limit), iterative_scan="relaxed_order")
+    exact = bool(start or end) and _few_headlines_between(corpus, start, end)
+    sql = headline_search_sql(clauses, exact=exact)
+    if exact:
         rows = fetch_vectors(sql, [vector, *params, vector, limit])
+    else:
+        with transaction.atomic():
+            _set_hnsw_scan(ef_search=max(HEADLINE_EF_SEARCH, 4 * limit), iterative_scan="relaxed_order")
+            rows = fetch_vectors(sql, [vector, *params, vector, limit])
     rows.sort(key=lambda row: -row[4])
-    return [
+    hits = [
         {"id": row_id, "day": day.isoformat(), "text": text, "source": source, "similarity": round(float(score), 6)}
         for row_id, day, text, source, score in rows
     ]
+    return {"method": "exact" if exact else "hnsw", "results": hits}
 
 
 def search_headlines(organization: Organization, corpus: Corpus, text: str, *, limit: int = 10, **bounds) -> dict:
@@ -627,6 +650,6 @@ def search_headlines(organization: Organization, corpus: Corpus, text: str, *, l
     cached = redis_client().get(key)
     if cached is not None:
         return {**json.loads(cached), "cached": True}
-    result = {"corpus_id": corpus.pk, "results": search_headlines_uncached(corpus, text, limit=limit, **bounds)}
+    result = {"corpus_id": corpus.pk, **search_headlines_uncached(corpus, text, limit=limit, **bounds)}
     redis_client().set(key, json.dumps(result), ex=int(settings.PATTERNS_SEARCH_CACHE_SECONDS))
     return {**result, "cached": False}

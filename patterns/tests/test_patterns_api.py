@@ -211,6 +211,14 @@ def test_headline_search_and_sky_endpoints(team, corpora):
         client, "post", _url("corpus-headline-search", team.org, corpus_id=corpora.reddit.pk), {"text": "Georgia war"}
     ).json()["results"]
     assert len(hits) == 10 and any("georgia" in hit["text"].lower() for hit in hits[:3])
+    windowed = call(
+        client,
+        "post",
+        _url("corpus-headline-search", team.org, corpus_id=corpora.reddit.pk),
+        {"text": "Georgia war", "start": "2008-08-01", "end": "2008-08-31"},
+    ).json()
+    assert windowed["method"] == "exact" and windowed["results"]
+    assert all("2008-08-01" <= hit["day"] <= "2008-08-31" for hit in windowed["results"])
     sky = client.get(_url("patterns-sky", team.org) + "?day=2020-12-21").json()
     assert "jupiter-conjunction-saturn" in sky["aspects"]
     assert sky["signs"]["sun"] == "capricorn" or sky["signs"]["sun"] == "sagittarius"

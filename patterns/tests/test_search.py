@@ -154,7 +154,9 @@ def test_results_carry_forward_returns_of_the_corpus_market(corpora):
 
 
 def test_headline_search_uses_the_hnsw_index_and_matches_exact(corpora):
-    hits = search_headlines_uncached(corpora.crypto, "Ethereum merge upgrade", limit=10)
+    answer = search_headlines_uncached(corpora.crypto, "Ethereum merge upgrade", limit=10)
+    assert answer["method"] == "hnsw"
+    hits = answer["results"]
     vector = news.encode_one("Ethereum merge upgrade")
     rows = fetch_vectors(
         "SELECT id, vector FROM patterns_headline WHERE corpus_id = %s AND vector IS NOT NULL", [corpora.crypto.pk]
@@ -184,3 +186,29 @@ def test_day_outside_the_corpus_is_a_clear_error(corpora):
 
     with pytest.raises(ApplicationError, match="not a day of this corpus"):
         search_days_uncached(corpora.crypto, SearchRequest(day=date(2015, 1, 1)))
+
+
+@pytest.mark.parametrize("limit_setting", [0, 20000])
+def test_date_bounded_headline_search_is_exact_when_the_window_is_small(corpora, settings, limit_setting):
+    """A window holding few headlines is searched exactly (every in-window headline scored); a
+    larger one goes through the HNSW index with an iterative scan. Both stay inside the window."""
+    settings.PATTERNS_EXACT_SEARCH_LIMIT = limit_setting
+    text, start, end = "Bitcoin ETF approval", date(2021, 10, 1), date(2021, 12, 31)
+    answer = search_headlines_uncached(corpora.crypto, text, limit=10, start=start, end=end)
+    assert answer["method"] == ("exact" if limit_setting else "hnsw")
+    hits = answer["results"]
+    vector = news.encode_one(text)
+    rows = fetch_vectors(
+        "SELECT id, vector FROM patterns_headline WHERE corpus_id = %s AND vector IS NOT NULL"
+        " AND day BETWEEN %s AND %s",
+        [corpora.crypto.pk, start, end],
+    )
+    assert len(rows) > 10
+    scores = np.array([row[1].to_numpy() for row in rows]) @ vector
+    expected = [rows[i][0] for i in np.argsort(-scores, kind="stable")[:10]]
+    assert all(start.isoformat() <= hit["day"] <= end.isoformat() for hit in hits)
+    found = [hit["id"] for hit in hits]
+    if limit_setting:
+        assert found == expected  # exact, in order
+    else:
+        assert len(set(found) & set(expected)) >= 9
