@@ -11,6 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asterweb.settings.dev")
 os.environ.setdefault("PATTERNS_ONNX_THREADS", "1")
 # ...and one encoder stream per core, so a worker's threads encode side by side instead of queueing
 # behind one stream (two callers in one process: ~480 -> ~950 encodings/s on this 2-core machine).
-os.environ.setdefault("PATTERNS_ENCODER_STREAMS", str(max(1, min(4, len(os.sched_getaffinity(0))))))
+_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+os.environ.setdefault("PATTERNS_ENCODER_STREAMS", str(max(1, min(4, _cores))))
 
 application = get_wsgi_application()
