@@ -50,5 +50,5 @@ RUN SECRET_KEY=collectstatic-build-only \
 USER app
 EXPOSE 8000 8001
 CMD ["gunicorn", "asterweb.wsgi:application", \
-     "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--worker-class", "gthread", \
+     "--bind", "0.0.0.0:8000", "-c", "asterweb/gunicorn_conf.py", \
      "--access-logfile", "-", "--forwarded-allow-ips", "*"]

@@ -10,11 +10,13 @@ encoder and weights, so the same numbers ``corpus_index`` would compute); headli
 it are embedded by ``corpus_index`` itself.
 
 The server is the real one: gunicorn started exactly as ``scripts/run.py`` starts it (the same
-argument list: 2 gthread workers x 4 threads) on a free port, with the environment pointing it at
-the bench database and at Redis logical database ``BENCH_REDIS_DB`` (default 12; only this bench's
-``patterns:*`` keys are deleted there), ``DEBUG=0``, and the daily search quota and the per-key
-and per-user rate limits raised so they never answer 429 (their Redis counters still run). It is
-stopped (SIGTERM to its process group, then SIGKILL) however the run ends.
+argument list and ``asterweb/gunicorn_conf.py``: gthread workers and threads as ``WEB_WORKERS`` and
+``WEB_THREADS`` say, by default two workers per core with two threads each) on a free port, with
+the environment pointing it at the bench database and at Redis logical database
+``BENCH_REDIS_DB`` (default 12; only this bench's ``patterns:*`` keys are deleted there),
+``DEBUG=0``, and the daily search quota and the per-key and per-user rate limits raised so they
+never answer 429 (their Redis counters still run). It is stopped (SIGTERM to its process group,
+then SIGKILL) however the run ends.
 
 Load: N client threads in this process (``--clients``, default 1, 8, 16), each on its own
 keep-alive HTTP connection, share a queue of 500 distinct real query texts (crypto news titles,
@@ -49,6 +51,7 @@ import importlib.util
 import json
 import os
 import queue
+import runpy
 import signal
 import socket
 import statistics
@@ -511,7 +514,12 @@ def run(args: argparse.Namespace) -> None:
         server = Server(web_argv(port, Path(scratch) / "gunicorn.ctl"), env, Path(scratch) / "gunicorn.log")
         try:
             server.start(port)
-            print(f"gunicorn (pid {server.proc.pid}): {' '.join(server.argv[1:])}", flush=True)
+            layout = runpy.run_path(str(ROOT / "asterweb" / "gunicorn_conf.py"))
+            print(
+                f"gunicorn (pid {server.proc.pid}, {layout['workers']} workers x {layout['threads']} threads):"
+                f" {' '.join(server.argv[1:])}",
+                flush=True,
+            )
             headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
             search_path = f"/api/v1/orgs/{ORG_SLUG}/corpora/{corpus.pk}/search/"
             quota_path = f"/api/v1/orgs/{ORG_SLUG}/patterns/quota/"

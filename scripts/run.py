@@ -133,7 +133,7 @@ def children(port: int, ws_port: int) -> list[Child]:
     queues = "celery,bots,backtests,indexing,webhooks"
     return [
         Child("web", [PY, "-m", "gunicorn", "asterweb.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                      "--workers", "2", "--threads", "4", "--worker-class", "gthread",
+                      "-c", str(ROOT / "asterweb" / "gunicorn_conf.py"),
                       "--control-socket", str(RUN / "gunicorn.ctl")]),
         Child("ws", [PY, "-m", "uvicorn", "asterweb.asgi:application", "--host", "127.0.0.1",
                      "--port", str(ws_port), "--lifespan", "off"]),
