@@ -22,6 +22,8 @@ def _setting(name: str, default: int) -> int:
 
 
 def _cores() -> int:
+    # As patterns.encoders.news.usable_cores; gunicorn reads this file before the project is on
+    # sys.path (the `gunicorn` script's own directory is), so it imports nothing of ours.
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 

@@ -4,6 +4,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from patterns.encoders.news import usable_cores
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asterweb.settings.dev")
 # Web workers run requests side by side, so the news encoder (a text search embeds its query)
 # runs on one thread per process: with two, concurrent searches fought over the cores
@@ -11,7 +13,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asterweb.settings.dev")
 os.environ.setdefault("PATTERNS_ONNX_THREADS", "1")
 # ...and one encoder stream per core, so a worker's threads encode side by side instead of queueing
 # behind one stream (two callers in one process: ~480 -> ~950 encodings/s on this 2-core machine).
-_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-os.environ.setdefault("PATTERNS_ENCODER_STREAMS", str(max(1, min(4, _cores))))
+os.environ.setdefault("PATTERNS_ENCODER_STREAMS", str(max(1, min(4, usable_cores()))))
 
 application = get_wsgi_application()
