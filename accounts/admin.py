@@ -1,5 +1,6 @@
 """The admin site for support staff: search users and organizations, read memberships
-and the audit log. The audit log is read-only for everyone, superusers included."""
+and the audit log. The audit log is read-only for everyone, superusers included. Staff sign
+in through allauth with a second factor (accounts.admin_login)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from accounts import services
+from accounts.admin_login import admin_site_secure
 from accounts.models import AuditEvent, Invitation, Membership, Organization, User
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 admin.site.site_header = "AsterAI support"
 admin.site.site_title = "AsterAI support"
+admin_site_secure(admin.site)
 
 
 class AllRowsInlineFormSet(BaseInlineFormSet):

@@ -141,6 +141,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "last_used_at",
             "last_used_ip",
             "is_active",
+            "created_with_second_factor",
         ]
         read_only_fields = fields
 
@@ -233,6 +234,8 @@ class OrganizationDetailView(OrganizationAPIView):
 
     @extend_schema(
         summary="Update an organization's settings",
+        description="Switching `require_2fa` off needs a browser session that recently confirmed its password; "
+        "API keys get a 403 `browser_session_required`.",
         request=OrganizationUpdateSerializer,
         responses={200: OrganizationDetailSerializer, **error_responses(400)},
         tags=["organizations"],
@@ -240,11 +243,14 @@ class OrganizationDetailView(OrganizationAPIView):
     def patch(self, request: Request, **kwargs: Any) -> Response:
         body = OrganizationUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        require_2fa = body.validated_data.get("require_2fa", self.organization.require_2fa)
+        if self.organization.require_2fa and not require_2fa:
+            self.require_reauthenticated_browser_session(action="Switching off the two-factor requirement")
         self.organization = services.organization_update(
             organization=self.organization,
             actor=request.user,
             name=body.validated_data.get("name", self.organization.name),
-            require_2fa=body.validated_data.get("require_2fa", self.organization.require_2fa),
+            require_2fa=require_2fa,
         )
         return Response(self._body())
 
@@ -443,6 +449,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
             organization=self.organization,
             membership=self.membership,
             grantable_scopes=self.scopes,
+            created_with_second_factor=self.credential_passed_second_factor(),
             **body.validated_data,
         )
         return Response(_issued(issued), status=status.HTTP_201_CREATED)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import structlog
-from allauth.mfa.utils import is_mfa_enabled
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, QuerySet
 from django.http import Http404
@@ -26,10 +25,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import require_recent_reauthentication
+from accounts.access import (
+    SecondFactorNeed,
+    organization_second_factor_need,
+    require_recent_reauthentication,
+    session_passed_second_factor,
+)
 from accounts.models import ApiKey, Membership, Organization, Scope
 from accounts.request_context import bind_api_key
 from accounts.roles import Role, role_at_least
+from accounts.selectors import membership_for_slug
 from accounts.services.api_keys import effective_scopes
 from asterweb.idempotency import idempotency_key_from, idempotent_response, request_fingerprint
 
@@ -111,26 +116,17 @@ class OrganizationScopedMixin:
 
     def _resolve_organization(self, request: Request, *, slug: str) -> None:
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
-        if api_key is not None:
-            if api_key.organization.slug != slug:
-                raise Http404
-            # Loaded with the key, whose organization api_key_authenticate checked is not deleted.
-            membership = api_key.holder_membership
-        else:
-            membership = (
-                Membership.objects.for_user(request.user)
-                .filter(organization__slug=slug, organization__deleted_at__isnull=True)
-                .select_related("organization", "user")
-                .first()
-            )
+        membership = membership_for_slug(user=request.user, slug=slug, api_key=api_key)
         if membership is None:
             raise Http404
         organization = membership.organization
-        if organization.require_2fa and not is_mfa_enabled(request.user):
-            raise exceptions.PermissionDenied(
-                f"{organization.name} requires two-factor authentication: enable it in your account first.",
-                "two_factor_required",
-            )
+        session = None if api_key is not None else getattr(request._request, "session", None)
+        need = organization_second_factor_need(
+            organization=organization, user=membership.user, session=session, api_key=api_key
+        )
+        if need is not None:
+            detail = _second_factor_refusal(organization, need, api_key)
+            raise exceptions.PermissionDenied(detail, "two_factor_required")
         self.organization, self.membership, self.api_key = organization, membership, api_key
         self.scopes = effective_scopes(api_key_scopes=api_key.scopes if api_key else None, role=membership.role)
         request.organization = organization
@@ -143,6 +139,24 @@ class OrganizationScopedMixin:
         by their scopes."""
         if self.api_key is None:
             require_recent_reauthentication(self.request._request)
+
+    def require_reauthenticated_browser_session(self, *, action: str) -> None:
+        """Actions no API key may take, whatever its scopes (lowering a security setting, pointing
+        past deliveries at a new URL): a browser session that recently confirmed its password."""
+        if self.api_key is not None:
+            raise exceptions.PermissionDenied(
+                f"{action} needs a browser session that recently confirmed its password; "
+                "API keys cannot do it, whatever their scopes.",
+                "browser_session_required",
+            )
+        require_recent_reauthentication(self.request._request)
+
+    def credential_passed_second_factor(self) -> bool:
+        """Whether this request's credential passed a second factor: the session's login did,
+        or the key was created from a session (or a key) that had."""
+        if self.api_key is not None:
+            return self.api_key.created_with_second_factor
+        return session_passed_second_factor(session=self.request._request.session, user=self.request.user)
 
     # --- rows the request may touch ---------------------------------------------------
 
@@ -204,6 +218,21 @@ class OrganizationScopedMixin:
             return handler(request, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - handle_exception re-raises anything unexpected
             return self.handle_exception(exc)
+
+
+def _second_factor_refusal(organization: Organization, need: SecondFactorNeed, api_key: ApiKey | None) -> str:
+    prefix = f"{organization.name} requires two-factor authentication: "
+    if need is SecondFactorNeed.ENROL:
+        return prefix + "enable it in your account first."
+    if api_key is not None:
+        return prefix + (
+            "this key was not created from a session that passed it; "
+            "sign in with your second factor and create a new key."
+        )
+    return prefix + (
+        "this session did not pass it; sign in again with your second factor "
+        "(or confirm a code at /accounts/2fa/reauthenticate/)."
+    )
 
 
 class OrganizationAPIView(OrganizationScopedMixin, APIView):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from allauth.mfa.utils import is_mfa_enabled
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from accounts.access import organization_second_factor_need
 from accounts.models import Membership
 from accounts.realtime import organization_group
 from accounts.roles import role_at_least
+from accounts.selectors import membership_for_slug
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
@@ -18,20 +19,17 @@ CLOSE_2FA_REQUIRED = 4403
 
 
 @database_sync_to_async
-def _membership(user: Any, slug: str) -> tuple[Membership | None, bool]:
-    membership = (
-        Membership.objects.for_user(user)
-        .filter(organization__slug=slug, organization__deleted_at__isnull=True)
-        .select_related("organization")
-        .first()
+def _membership(user: Any, slug: str, session: Any) -> tuple[Membership | None, bool]:
+    membership = membership_for_slug(user=user, slug=slug)
+    needs_2fa = membership is not None and (
+        organization_second_factor_need(organization=membership.organization, user=user, session=session) is not None
     )
-    needs_2fa = membership is not None and membership.organization.require_2fa and not is_mfa_enabled(user)
     return membership, needs_2fa
 
 
 class OrganizationEventsConsumer(AsyncJsonWebsocketConsumer):
     """Same rules as the HTML views: only members, foreign organizations look absent,
-    and an organization requiring 2FA refuses members without it."""
+    and an organization requiring 2FA refuses sessions that did not pass it."""
 
     group: str | None = None
     role: str = ""
@@ -41,7 +39,9 @@ class OrganizationEventsConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        membership, needs_2fa = await _membership(user, self.scope["url_route"]["kwargs"]["org_slug"])
+        membership, needs_2fa = await _membership(
+            user, self.scope["url_route"]["kwargs"]["org_slug"], self.scope.get("session")
+        )
         if membership is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import structlog
-from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from rest_framework.views import APIView
 
-from accounts.access import allows_without_2fa, declared_min_role
-from accounts.models import Membership, Organization
+from accounts.access import SecondFactorNeed, allows_without_2fa, declared_min_role, organization_second_factor_need
+from accounts.models import Organization
 from accounts.roles import role_at_least
+from accounts.selectors import membership_for_slug
 
 ORG_URL_KWARG = "org_slug"
 
@@ -52,24 +54,36 @@ class OrganizationMiddleware:
         slug = kwargs.pop(ORG_URL_KWARG)
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        membership = (
-            Membership.objects.for_user(request.user)
-            .filter(organization__slug=slug, organization__deleted_at__isnull=True)
-            .select_related("organization")
-            .first()
-        )
+        membership = membership_for_slug(user=request.user, slug=slug)
         if membership is None:
             raise Http404("No such organization.")
         organization: Organization = membership.organization
         request.organization = organization  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
         structlog.contextvars.bind_contextvars(org_id=organization.pk)
-        if organization.require_2fa and not allows_without_2fa(view) and not is_mfa_enabled(request.user):
-            messages.warning(request, f"{organization.name} requires two-factor authentication. Set it up to continue.")
-            return redirect("mfa_activate_totp")
+        if not allows_without_2fa(view):
+            need = organization_second_factor_need(
+                organization=organization, user=request.user, session=request.session
+            )
+            if need is not None:
+                return _second_factor_redirect(request, organization, need)
         if not role_at_least(membership.role, min_role):
             raise PermissionDenied(f"This needs the {min_role.label.lower()} role or higher.")
         if request.user.default_organization_id != organization.pk:
             request.user.default_organization = organization
             request.user.save(update_fields=["default_organization"])
         return None
+
+
+def _second_factor_redirect(request: HttpRequest, organization: Organization, need: SecondFactorNeed) -> HttpResponse:
+    """To enrolment when the account has no second factor, else to enter a code for this session."""
+    if need is SecondFactorNeed.ENROL:
+        messages.warning(request, f"{organization.name} requires two-factor authentication. Set it up to continue.")
+        return redirect("mfa_activate_totp")
+    messages.warning(
+        request,
+        f"{organization.name} requires two-factor authentication: "
+        "enter a code from your authenticator app to continue.",
+    )
+    back = request.get_full_path() if request.method == "GET" else reverse("org_dashboard", args=[organization.slug])
+    return redirect(f"{reverse('mfa_reauthenticate')}?{urlencode({'next': back})}")

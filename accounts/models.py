@@ -257,6 +257,11 @@ class ApiKey(TenantModel):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_with_second_factor = models.BooleanField(
+        default=False,
+        help_text="Created from a session that passed a second factor (or by such a key): "
+        "only these keys work in organizations that require 2FA.",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 

@@ -21,6 +21,20 @@ def memberships_of_user(*, user: User) -> QuerySet[Membership]:
     )
 
 
+def membership_for_slug(*, user: User, slug: str, api_key: ApiKey | None = None) -> Membership | None:
+    """The caller's membership of the live organization under ``slug`` (None: answer 404), with the
+    organization and user loaded. An API key only works in its own organization; its holder's
+    membership was loaded with it (``api_key_authenticate``, which refuses deleted organizations)."""
+    if api_key is not None:
+        return api_key.holder_membership if api_key.organization.slug == slug else None
+    return (
+        Membership.objects.for_user(user)
+        .filter(organization__slug=slug, organization__deleted_at__isnull=True)
+        .select_related("organization", "user")
+        .first()
+    )
+
+
 def membership_get(*, organization: Organization, user: User) -> Membership | None:
     return Membership.objects.for_org(organization).filter(user=user).first()
 

@@ -21,7 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
-from accounts.access import org_view, reauthentication_before_post
+from accounts.access import org_view, reauthentication_before_post, recently_reauthenticated, redirect_to_reauthenticate
 from accounts.forms import (
     AccountDeleteForm,
     AuditFilterForm,
@@ -182,6 +182,9 @@ def org_settings(request: HttpRequest) -> HttpResponse:
     initial = {"name": organization.name, "require_2fa": organization.require_2fa}
     form = OrganizationSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        lowers_2fa = organization.require_2fa and not form.cleaned_data["require_2fa"]
+        if lowers_2fa and not recently_reauthenticated(request):
+            return redirect_to_reauthenticate(request)
         try:
             services.organization_update(
                 organization=organization,

@@ -19,7 +19,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from accounts import selectors
-from accounts.access import org_view, reauthentication_before_post
+from accounts.access import org_view, reauthentication_before_post, session_passed_second_factor
 from accounts.forms import form_add_application_error
 from accounts.forms_api_keys import ApiKeyCreateForm
 from accounts.models import ApiKey
@@ -75,7 +75,10 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 issued = services.api_key_create(
-                    organization=request.organization, membership=request.membership, **form.cleaned_data
+                    organization=request.organization,
+                    membership=request.membership,
+                    created_with_second_factor=session_passed_second_factor(session=request.session, user=request.user),
+                    **form.cleaned_data,
                 )
             except ApplicationError as error:
                 form_add_application_error(form, error)

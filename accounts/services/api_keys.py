@@ -121,9 +121,12 @@ def api_key_create(
     expires_at: datetime | None = None,
     allowed_cidrs: list[str] | None = None,
     grantable_scopes: frozenset[str] | None = None,
+    created_with_second_factor: bool = False,
 ) -> IssuedKey:
     """Issue a key for the member in this organization. The returned secret is shown once.
-    ``grantable_scopes`` limits the key further when the request itself is scoped (an API key)."""
+    ``grantable_scopes`` limits the key further when the request itself is scoped (an API key);
+    ``created_with_second_factor`` says the creating credential passed a second factor, without
+    which the key does not work in organizations that require 2FA."""
     name = name.strip()
     if not name:
         raise ApplicationError("Give the key a name.", fields={"name": ["This field is required."]})
@@ -145,6 +148,7 @@ def api_key_create(
         scopes=clean_scopes,
         allowed_cidrs=clean_cidrs,
         expires_at=expires_at,
+        created_with_second_factor=created_with_second_factor,
     )
     audit_record(
         action="api_key.created",
@@ -157,6 +161,7 @@ def api_key_create(
             "scopes": clean_scopes,
             "allowed_cidrs": clean_cidrs,
             "expires_at": expires_at.isoformat() if expires_at else None,
+            "created_with_second_factor": created_with_second_factor,
         },
     )
     return IssuedKey(api_key=api_key, secret=secret)

@@ -12,8 +12,16 @@ from django.utils import timezone
 from accounts.models import AuditEvent, Organization, User
 from accounts.services import audit_record
 from accounts.tests.factories import InvitationFactory, OrganizationFactory, UserFactory
+from accounts.tests.second_factor import client_with_second_factor
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client_for():
+    """Sessions that passed a second factor: the admin lets in no other (test_admin_login.py)."""
+    return lambda user: client_with_second_factor(user, reauthenticated=False)
+
 
 MODELS = ["user", "organization", "membership", "invitation", "auditevent"]
 

@@ -10,12 +10,14 @@ from django.test import Client
 
 from accounts.realtime import organization_broadcast
 from accounts.services import audit_record
+from accounts.tests.second_factor import client_with_second_factor, enable_totp
 from asterweb.asgi import application
 
 
-def _cookie_for(user) -> bytes:
-    client = Client()
-    client.force_login(user)
+def _cookie_for(user, client: Client | None = None) -> bytes:
+    if client is None:
+        client = Client()
+        client.force_login(user)
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
 
 
@@ -76,14 +78,31 @@ def test_members_receive_events_their_role_may_see(team):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_organization_requiring_2fa_refuses_members_without_it(team):
+@pytest.mark.parametrize("account_has_totp", [False, True], ids=["no-totp", "totp-but-this-login-skipped-it"])
+def test_an_organization_requiring_2fa_refuses_sessions_that_did_not_pass_it(team, account_has_totp):
     team.org.require_2fa = True
     team.org.save()
+    if account_has_totp:
+        enable_totp(team.trader)
     cookie = _cookie_for(team.trader)
 
     async def scenario():
         _, connected, code = await _connect(team.org.slug, cookie)
         assert (connected, code) == (False, 4403)
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_organization_requiring_2fa_admits_a_session_that_passed_it(team):
+    team.org.require_2fa = True
+    team.org.save()
+    cookie = _cookie_for(team.trader, client_with_second_factor(team.trader))
+
+    async def scenario():
+        communicator, connected, _ = await _connect(team.org.slug, cookie)
+        assert connected
+        await communicator.disconnect()
 
     async_to_sync(scenario)()
 

@@ -82,7 +82,7 @@ def test_adding_an_endpoint_or_rotating_a_secret_first_confirms_the_password(tea
 
 def test_editing_an_endpoint(team, client_for):
     endpoint = WebhookEndpointFactory(organization=team.org)
-    client = client_for(team.admin)
+    client = reauthenticated(client_for, team.admin)  # a new URL needs a recent password confirmation
     page = client.get(url(team, "webhook_detail", endpoint.pk)).content.decode()
     assert endpoint.url in page and "whsec_" not in page
 

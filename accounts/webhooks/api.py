@@ -184,6 +184,8 @@ _ENDPOINT_EXAMPLE = {
     ),
     partial_update=extend_schema(
         summary="Change a webhook endpoint",
+        description="Changing `url` needs a browser session that recently confirmed its password "
+        "(past deliveries can be redelivered to the new URL); API keys get a 403 `browser_session_required`.",
         request=WebhookEndpointUpdateSerializer,
         responses={200: WebhookEndpointSerializer, **error_responses(400)},
         examples=[OpenApiExample("Re-enable", request_only=True, value={"active": True})],
@@ -249,6 +251,9 @@ class WebhookEndpointViewSet(
         endpoint = self.get_object()
         body = WebhookEndpointUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        if services.webhook_endpoint_url_changes(endpoint=endpoint, url=body.validated_data.get("url")):
+            # Past deliveries can be redelivered to the new URL: as sensitive as minting a secret.
+            self.require_reauthenticated_browser_session(action="Changing an endpoint's URL")
         endpoint = services.webhook_endpoint_update(
             organization=self.organization, actor=request.user, endpoint=endpoint, **body.validated_data
         )

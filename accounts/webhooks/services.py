@@ -115,6 +115,11 @@ def webhook_endpoint_create(
     return IssuedEndpoint(endpoint=endpoint, secret=secret)
 
 
+def webhook_endpoint_url_changes(*, endpoint: WebhookEndpoint, url: str | None) -> bool:
+    """Whether an update with ``url`` points the endpoint (and redeliveries of its past events) elsewhere."""
+    return url is not None and url.strip() != endpoint.url
+
+
 def webhook_endpoint_update(
     *,
     organization: Organization,
@@ -129,7 +134,7 @@ def webhook_endpoint_update(
     _own(organization, endpoint)
     changes: dict[str, Any] = {}
     new_values: dict[str, Any] = {}
-    if url is not None and url.strip() != endpoint.url:
+    if webhook_endpoint_url_changes(endpoint=endpoint, url=url):
         new_values["url"] = _clean_url(url)
     if description is not None:
         new_values["description"] = _clean_description(description)

@@ -16,7 +16,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.access import org_view, reauthentication_before_post
+from accounts.access import (
+    org_view,
+    reauthentication_before_post,
+    recently_reauthenticated,
+    redirect_to_reauthenticate,
+)
 from accounts.forms import form_add_application_error
 from accounts.roles import Role
 from accounts.webhooks import selectors, services
@@ -94,6 +99,9 @@ def webhook_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     }
     form = WebhookEndpointEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        changes_url = services.webhook_endpoint_url_changes(endpoint=endpoint, url=form.cleaned_data["url"])
+        if changes_url and not recently_reauthenticated(request):
+            return redirect_to_reauthenticate(request)  # past deliveries could be redelivered to the new URL
         try:
             services.webhook_endpoint_update(
                 organization=request.organization, actor=request.user, endpoint=endpoint, **form.cleaned_data
