@@ -7,15 +7,16 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
+from accounts.tests.second_factor import client_with_second_factor
 from patterns.models import Headline
 
 pytestmark = pytest.mark.django_db
 
 
-def test_support_reads_corpora_headlines_and_the_sky_without_changing_them(corpora, client_for):
+def test_support_reads_corpora_headlines_and_the_sky_without_changing_them(corpora):
     support = UserFactory(is_staff=True)
     support.groups.add(Group.objects.get(name="Support"))
-    client = client_for(support)
+    client = client_with_second_factor(support, reauthenticated=False)  # the admin needs a 2FA session
     listing = client.get(reverse("admin:patterns_corpus_changelist"))
     assert listing.status_code == 200 and corpora.crypto.name in listing.content.decode()
     page = client.get(reverse("admin:patterns_corpus_change", args=[corpora.crypto.pk]))

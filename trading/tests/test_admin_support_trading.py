@@ -6,11 +6,12 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
+from accounts.tests.second_factor import client_with_second_factor
 from trading.exchanges.credentials import ExchangeCredentials
 from trading.services.exchange_accounts import exchange_account_create
 
 
-def test_support_reads_an_exchange_account_without_its_credentials(team, client_for):
+def test_support_reads_an_exchange_account_without_its_credentials(team):
     key = "0x" + "7c" * 32
     account = exchange_account_create(
         organization=team.org,
@@ -22,7 +23,7 @@ def test_support_reads_an_exchange_account_without_its_credentials(team, client_
     )
     support = UserFactory(is_staff=True)
     support.groups.add(Group.objects.get(name="Support"))
-    client = client_for(support)
+    client = client_with_second_factor(support, reauthenticated=False)  # the admin needs a 2FA session
     listing = client.get(reverse("admin:trading_exchangeaccount_changelist"))
     assert listing.status_code == 200 and "Aster" in listing.content.decode()
     page = client.get(reverse("admin:trading_exchangeaccount_change", args=[account.pk]))
