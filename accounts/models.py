@@ -84,7 +84,8 @@ class Organization(models.Model):
     require_2fa = models.BooleanField(
         "require two-factor authentication",
         default=False,
-        help_text="Members must enable two-factor authentication before they can open this organization.",
+        help_text="Members must sign in with two-factor authentication to open this organization, "
+        "and only API keys created from such a sign-in work here.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
