@@ -1,6 +1,7 @@
 # AsterAI developer commands (GNU make). The two that matter: `make run` and `make test`.
 #   make run     venv + front-end vendor files + PostgreSQL/Redis, migrate, seed, serve (Ctrl-C stops all)
-#   make test    the same set-up, then the whole test suite (PYTEST_ARGS="-k foo -x" passes through)
+#   make test    the same set-up, the import-linter contract (the floors), then the whole test suite
+#                (PYTEST_ARGS="-k foo -x" passes through)
 #   make lint | bench | services | stop | clean | venv | static
 # Set KEEP_SERVICES=1 to leave PostgreSQL/Redis running after `make run`/`make test`.
 
@@ -21,7 +22,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv static services run test chromium lint bench stop clean
 
 help:
-	@sed -n '1,6p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,7p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------- Python environment
 venv: $(VENV_STAMP)
@@ -76,7 +77,7 @@ test: venv static
 	@bash scripts/ensure-chromium.sh
 	@set -a; . ./.run/env; set +a; \
 	export DJANGO_SETTINGS_MODULE=asterweb.settings.test; \
-	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(VENV)/bin/lint-imports --no-cache && $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ -z "$${KEEP_SERVICES:-}" ]; then $(PY) scripts/services.py down --session .run/test.session >/dev/null || true; fi; \
 	exit $$rc
 

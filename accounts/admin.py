@@ -4,6 +4,8 @@ in through allauth with a second factor (accounts.admin_login)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
@@ -13,8 +15,10 @@ from django.http import HttpRequest
 
 from accounts import services
 from accounts.admin_login import admin_site_secure
+from accounts.events import organization_data
 from accounts.models import AuditEvent, Invitation, Membership, Organization, User
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint
+from asterweb.events import event_publish
 
 admin.site.site_header = "AsterAI support"
 admin.site.site_title = "AsterAI support"
@@ -80,6 +84,11 @@ class OrganizationAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "deleted_at", "purge_after"]
     inlines = [MembershipInline]
     actions = ["restore"]
+
+    def save_model(self, request: HttpRequest, obj: Organization, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:  # as organization_create: other apps set up what every organization has
+            event_publish(organization=obj, type="organization.created", data=organization_data(obj))
 
     @admin.action(description="Restore organizations scheduled for deletion", permissions=["change"])
     def restore(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:

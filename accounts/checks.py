@@ -3,7 +3,7 @@
 from django.apps import apps
 from django.core import checks
 
-from accounts.tenancy import TenantModel, TenantQuerySet
+from accounts.tenancy import TenantModel, TenantOrPublicModel, TenantOrPublicQuerySet, TenantQuerySet
 
 
 @checks.register(checks.Tags.models)
@@ -23,3 +23,41 @@ def check_tenant_models_default_manager_is_scoped(app_configs=None, **kwargs) ->
                 )
             )
     return errors
+
+
+@checks.register(checks.Tags.models)
+def check_models_with_an_organization_are_tenant_or_public(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Rows that name an organization are tenant data: their base must scope every query."""
+    errors = []
+    for model in apps.get_models():
+        field = next((f for f in model._meta.get_fields() if f.name == "organization"), None)
+        if field is None or not field.is_relation or field.related_model is None:
+            continue
+        if field.related_model._meta.label != "accounts.Organization" or not (field.many_to_one or field.one_to_one):
+            continue
+        if issubclass(model, TenantModel | TenantOrPublicModel):
+            if issubclass(model, TenantOrPublicModel) and not issubclass(
+                model._default_manager._queryset_class, TenantOrPublicQuerySet
+            ):
+                errors.append(_unscoped_default_manager(model, "TenantOrPublicModel", "accounts.E003"))
+            continue
+        errors.append(
+            checks.Error(
+                f"{model.__name__} has an organization foreign key but is neither a TenantModel nor a "
+                "TenantOrPublicModel, so nothing stops a query from reading every organization's rows.",
+                hint="Subclass accounts.tenancy.TenantModel (one organization's rows) or TenantOrPublicModel "
+                "(public or one organization's).",
+                obj=model,
+                id="accounts.E002",
+            )
+        )
+    return errors
+
+
+def _unscoped_default_manager(model, base: str, check_id: str) -> checks.Error:
+    return checks.Error(
+        f"{model.__name__}'s default manager does not require an organization.",
+        hint=f"Inherit Meta from {base}.Meta and keep `objects` its scoped manager.",
+        obj=model,
+        id=check_id,
+    )

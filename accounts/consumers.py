@@ -62,4 +62,4 @@ class OrganizationEventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def org_event(self, message: dict[str, Any]) -> None:
         if role_at_least(self.role, message["min_role"]):
-            await self.send_json({"event": message["event"], "data": message["data"]})
+            await self.send_json({"event": message["event"], "sequence": message["sequence"], "data": message["data"]})

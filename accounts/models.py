@@ -225,6 +225,47 @@ class AuditEvent(TenantModel):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label or 'system'}"
 
 
+EVENT_ID_PREFIX = "evt_"
+
+
+def new_event_id() -> str:
+    return EVENT_ID_PREFIX + secrets.token_hex(12)
+
+
+class OrganizationEvent(TenantModel):
+    """The journal of the events bus (asterweb/events.py): every event published in an
+    organization, numbered 1, 2, 3... without gaps, so a client that missed some can catch up."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_event_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    sequence = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    min_role = models.CharField(max_length=10, choices=Role.choices, help_text="The lowest role that sees it.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(TenantModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "sequence"], name="organization_event_sequence"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="organization_event_time")]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.type}"
+
+
+class OrganizationEventCounter(TenantModel):
+    """The organization's last event sequence number. Publishing increments it in its own
+    transaction, which holds the row until it commits: numbers are given in commit order, and a
+    rollback gives its number back."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_sequence = models.PositiveBigIntegerField(default=0)
+
+    class Meta(TenantModel.Meta):
+        pass
+
+
 class Scope(models.TextChoices):
     """What an API key may do. A key's effective scopes are also limited by its owner's role."""
 

@@ -16,13 +16,14 @@ def organization_group(organization_id: int) -> str:
 
 
 def organization_broadcast(
-    *, organization: Organization, event_type: str, data: dict[str, Any], min_role: Role = Role.VIEWER
+    *, organization: Organization, event_type: str, data: dict[str, Any], sequence: int, min_role: str = Role.VIEWER
 ) -> None:
-    """Send an event to every connected member whose role is at least ``min_role``."""
+    """Send an event to every connected member whose role is at least ``min_role``. Only the events
+    bus calls this (accounts.services.events): ``sequence`` is the event's number in the organization."""
     layer = get_channel_layer()
     if layer is None:
         return
     async_to_sync(layer.group_send)(
         organization_group(organization.pk),
-        {"type": "org.event", "event": event_type, "data": data, "min_role": str(min_role)},
+        {"type": "org.event", "event": event_type, "data": data, "sequence": sequence, "min_role": str(min_role)},
     )

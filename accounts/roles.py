@@ -20,3 +20,8 @@ def role_rank(role: str) -> int:
 def role_at_least(role: str, minimum: str) -> bool:
     """True when ``role`` grants everything ``minimum`` does."""
     return role_rank(role) >= role_rank(minimum)
+
+
+def roles_up_to(role: str) -> list[Role]:
+    """The roles ``role`` grants everything of (itself and those below)."""
+    return [other for other in Role if role_rank(other) <= role_rank(role)]

@@ -6,14 +6,19 @@ pin ``organization`` to one value at its top level, as Django's related managers
 uniqueness checks do), so forgetting the organization is a loud error rather than a data
 leak. ``all_objects`` is the escape
 hatch for admin, migrations and system jobs. ``SharedModel`` marks data that belongs
-to no tenant (candles, public news, the astro table).
+to no tenant (candles, public news, the astro table). ``TenantOrPublicModel`` rows are either
+public (no organization) or one organization's (corpora, their days and headlines): their default
+manager answers only ``.visible_to(org)`` (public or own) and ``.for_org(org)`` (own), and raises
+otherwise. The ``accounts.E002`` system check fails a model with an ``organization`` foreign key
+that is neither kind.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from django.db import models
+from django.db.models import Q
 from django.db.models.lookups import Exact
 from django.db.models.sql.where import AND
 
@@ -45,22 +50,22 @@ class TenantQuerySet(models.QuerySet):
         clone._is_scoped = self._is_scoped
         return clone
 
-    def _filters_on_organization(self) -> bool:
-        """True when the query's top-level conditions pin ``organization`` to one value, as
+    def _filters_on(self, field_name: str) -> bool:
+        """True when the query's top-level conditions pin ``field_name`` to one value, as
         Django's own related managers and uniqueness checks do (``organization=<org>``)."""
         where = self.query.where
         if where.connector != AND or where.negated:
             return False
         return any(
             isinstance(child, Exact)
-            and getattr(getattr(child.lhs, "target", None), "name", None) == "organization"
+            and getattr(getattr(child.lhs, "target", None), "name", None) == field_name
             and getattr(child.lhs, "alias", None) == self.query.get_initial_alias()
             and child.rhs is not None
             for child in where.children
         )
 
     def _require_scope(self) -> None:
-        if not self._is_scoped and not self._filters_on_organization():
+        if not self._is_scoped and not self._filters_on("organization"):
             raise UnscopedQueryError(
                 f"{self.model.__name__} queried without an organization: use {self.model.__name__}.objects.for_org(org)"
             )
@@ -121,3 +126,57 @@ class SharedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class TenantOrPublicQuerySet(TenantQuerySet):
+    """Rows that are public or one organization's, reached through ``model.tenant_path`` (the
+    organization foreign key, or the path to it). Like ``TenantQuerySet`` it refuses to run unless
+    scoped, or unless its top-level conditions pin the first step of that path to one row, as
+    Django's related managers do (``corpus.headlines.all()`` for a corpus already found visible)."""
+
+    def visible_to(self, organization: Organization, *, public: bool = True) -> Self:
+        """The organization's own rows, plus the public ones unless ``public`` is False."""
+        self._require_saved(organization, "visible_to")
+        path = self.model.tenant_path
+        visible = Q(**{path: organization})
+        if public:
+            visible |= Q(**{f"{path}__isnull": True})
+        return self._mark_scoped(self.filter(visible))
+
+    def for_org(self, organization: Organization) -> Self:
+        """The organization's own rows only (what it may change)."""
+        self._require_saved(organization, "for_org")
+        return self._mark_scoped(self.filter(**{self.model.tenant_path: organization}))
+
+    def _require_saved(self, organization: Organization | None, method: str) -> None:
+        if organization is None or organization.pk is None:
+            raise UnscopedQueryError(f"{self.model.__name__}.objects.{method}() needs a saved organization")
+
+    def _scope_field(self) -> str:
+        return self.model.tenant_path.split("__", 1)[0]
+
+    def _require_scope(self) -> None:
+        if not self._is_scoped and not self._filters_on(self._scope_field()):
+            raise UnscopedQueryError(
+                f"{self.model.__name__} queried without an organization: "
+                f"use {self.model.__name__}.objects.visible_to(org) (public or own) or .for_org(org) (own)"
+            )
+
+
+class TenantOrPublicManager(models.Manager.from_queryset(TenantOrPublicQuerySet)):  # type: ignore[misc]
+    """Default manager of tenant-or-public models; reads go through ``visible_to`` or ``for_org``."""
+
+
+class TenantOrPublicModel(models.Model):
+    """Base of data that is either public or one organization's. Subclasses declare the
+    ``organization`` foreign key (nullable: empty for public rows) or set ``tenant_path`` to the
+    path to one (``"corpus__organization"``)."""
+
+    tenant_path: ClassVar[str] = "organization"
+
+    objects = TenantOrPublicManager()
+    all_objects = models.Manager()
+
+    class Meta:
+        abstract = True
+        default_manager_name = "objects"

@@ -14,6 +14,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts import api as accounts_api
+from accounts import events_api
 from accounts.webhooks import api as webhooks_api
 from patterns import analysis_api
 from patterns import api as patterns_api
@@ -40,6 +41,7 @@ REDOC_CSP = {
 
 org_urlpatterns = [
     *accounts_api.api_org_urlpatterns,
+    *events_api.api_org_urlpatterns,
     *webhooks_api.api_org_urlpatterns,
     *trading_api.api_org_urlpatterns,
     *patterns_api.api_org_urlpatterns,

@@ -4,8 +4,6 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from patterns.encoders.news import usable_cores
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asterweb.settings.dev")
 # Web workers run requests side by side, so the news encoder (a text search embeds its query)
 # runs on one thread per process: with two, concurrent searches fought over the cores
@@ -13,6 +11,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asterweb.settings.dev")
 os.environ.setdefault("PATTERNS_ONNX_THREADS", "1")
 # ...and one encoder stream per core, so a worker's threads encode side by side instead of queueing
 # behind one stream (two callers in one process: ~480 -> ~950 encodings/s on this 2-core machine).
-os.environ.setdefault("PATTERNS_ENCODER_STREAMS", str(max(1, min(4, usable_cores()))))
+os.environ.setdefault("PATTERNS_ENCODER_STREAMS", "cores")
 
 application = get_wsgi_application()

@@ -117,7 +117,7 @@ def seed_corpus(data_dir: Path) -> tuple[object, str]:
     from patterns.services.public_corpora import public_corpus_build, public_corpus_spec
     from patterns.services.vectors import copy_rows
 
-    corpus = Corpus.objects.filter(organization=None, slug=CORPUS_SLUG, status=Corpus.Status.READY).first()
+    corpus = Corpus.all_objects.filter(organization=None, slug=CORPUS_SLUG, status=Corpus.Status.READY).first()
     if corpus is not None and corpus.headline_count:
         return corpus, "reused the kept database"
     started = time.perf_counter()

@@ -565,7 +565,7 @@ def product_window_case(corpus_id: int, queries: Queries, truth: np.ndarray, lab
     from patterns.models import Corpus
     from patterns.services import search
 
-    corpus = Corpus.objects.get(pk=corpus_id)
+    corpus = Corpus.all_objects.get(pk=corpus_id)
     start, end = (date.fromisoformat(value) for value in window)
     by_text = dict(zip(queries.texts, queries.vectors, strict=True))
     case = Case(f"product search_headlines_uncached, {label} window")
@@ -720,7 +720,7 @@ def run_size(
     with search_database(args.keep_db):
         ddl, m, ef_construction = index_definition(args.m, args.ef_construction)
         fingerprint = load_fingerprint(size, perturber, ddl, real)
-        corpus = Corpus.objects.filter(organization=None, slug="bench-search").first()
+        corpus = Corpus.all_objects.filter(organization=None, slug="bench-search").first()
         reuse = corpus is not None and corpus.description == fingerprint
         if corpus is not None and not reuse:
             with connection.cursor() as cursor:
@@ -731,7 +731,7 @@ def run_size(
             build_seconds = None
             pg_notes.append("reused the kept database (--keep-db): load and build not measured this run")
         else:
-            corpus = Corpus.objects.create(
+            corpus = Corpus.all_objects.create(
                 organization=None, slug="bench-search", name="bench: headline search", description=fingerprint
             )
             with connection.cursor() as cursor:

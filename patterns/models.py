@@ -1,11 +1,12 @@
 """Pattern search storage: the astro table, corpora, their day index and headlines.
 
-Everything here is a ``SharedModel``. The astro table belongs to no one. A ``Corpus`` is
-either public (``organization`` is NULL, shipped with the deployment and enabled by
-``PATTERNS_PUBLIC_CORPORA``) or private to one organization; its days and headlines hang
-off it. Because one table holds both kinds, tenant code never queries ``Corpus`` directly:
-``patterns.selectors.corpora_visible`` / ``corpus_get`` are the only ways in, and they
-apply the "public or mine" rule (a cross-tenant test covers every endpoint).
+The astro table belongs to no one (a ``SharedModel``). A ``Corpus`` is either public
+(``organization`` is NULL, shipped with the deployment and enabled by ``PATTERNS_PUBLIC_CORPORA``)
+or private to one organization; its days and headlines hang off it. All three are
+``TenantOrPublicModel``: their default manager answers only ``visible_to(org)`` (public or own)
+and ``for_org(org)`` (own), or a query pinned to one corpus already found visible, and raises
+otherwise; ``all_objects`` is for system jobs (indexing, the public corpora build) and the admin.
+``patterns.selectors.corpora_visible`` / ``corpus_get`` add the deployment's switch for public ones.
 
 Vectors in ``DayVector`` are stored per component, each L2-normalised, and also as one
 concatenation ``combined = [astro | news | market]`` (a missing component is zeros). A
@@ -24,7 +25,7 @@ from django.db.models.functions import MD5, Cast
 from django.utils import timezone
 from pgvector.django import HalfVectorField, HnswIndex, VectorField
 
-from accounts.tenancy import SharedModel
+from accounts.tenancy import SharedModel, TenantOrPublicModel
 from patterns.encoders.astro import ASTRO_DIM
 from patterns.encoders.market import MARKET_DIM
 from patterns.encoders.news import EMBEDDING_DIM
@@ -57,7 +58,7 @@ class AstroDay(SharedModel):
         return f"sky of {self.day}"
 
 
-class Corpus(SharedModel):
+class Corpus(TenantOrPublicModel):
     """A set of days with news and/or a market attached."""
 
     class Status(models.TextChoices):
@@ -104,7 +105,7 @@ class Corpus(SharedModel):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
+    class Meta(TenantOrPublicModel.Meta):
         verbose_name_plural = "corpora"
         ordering = ["name"]
         constraints = [
@@ -130,8 +131,10 @@ class Corpus(SharedModel):
         return f"{self.market_symbol} ({self.market_exchange})" if self.market_symbol else "none"
 
 
-class DayVector(SharedModel):
+class DayVector(TenantOrPublicModel):
     """One day of one corpus: its encoded components and the columns filters use."""
+
+    tenant_path = "corpus__organization"
 
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="days")
     day = models.DateField()
@@ -149,7 +152,7 @@ class DayVector(SharedModel):
     signs = ArrayField(models.SmallIntegerField())
     aspects = ArrayField(models.CharField(max_length=40), default=list)
 
-    class Meta:
+    class Meta(TenantOrPublicModel.Meta):
         ordering = ["corpus", "day"]
         constraints = [models.UniqueConstraint(fields=["corpus", "day"], name="patterns_dayvector_unique_day")]
         indexes = [
@@ -168,8 +171,10 @@ class DayVector(SharedModel):
         return f"{self.corpus_id} {self.day}"
 
 
-class Headline(SharedModel):
+class Headline(TenantOrPublicModel):
     """One headline of a corpus day, with its own embedding for headline-level search."""
+
+    tenant_path = "corpus__organization"
 
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="headlines")
     day = models.DateField()
@@ -178,7 +183,7 @@ class Headline(SharedModel):
     vector = VectorField(dimensions=EMBEDDING_DIM, null=True, blank=True)
     added_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
+    class Meta(TenantOrPublicModel.Meta):
         ordering = ["corpus", "day", "id"]
         constraints = [
             # The same headline on the same day is stored once, so re-uploading a file is harmless.

@@ -19,10 +19,7 @@ def corpora_visible(organization: Organization) -> QuerySet[Corpus]:
     """Corpora ``organization`` may search: its own, plus the public ones when enabled."""
     if organization is None or organization.pk is None:
         raise ValueError("corpora_visible needs a saved organization")
-    visible = Q(organization=organization)
-    if public_corpora_enabled():
-        visible |= Q(organization__isnull=True)
-    return Corpus.objects.filter(visible).order_by("organization_id", "name")
+    return Corpus.objects.visible_to(organization, public=public_corpora_enabled()).order_by("organization_id", "name")
 
 
 def corpus_get(organization: Organization, corpus_id: int | str) -> Corpus:

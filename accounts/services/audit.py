@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from django.db import models, transaction
-from redis.exceptions import RedisError
+from django.db import models
 
+from accounts.events import audit_data
 from accounts.models import AuditEvent, Organization, User
-from accounts.realtime import organization_broadcast
 from accounts.request_context import current_api_key_id, current_request_meta
-from accounts.roles import Role
+from asterweb.events import event_publish
 from asterweb.logging import REDACTED, redact_secrets
 
 log = structlog.get_logger(__name__)
@@ -33,8 +32,9 @@ def audit_record(
     target_label: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event. IP, user agent and the API key in use come from the current request,
-    if any; secret-named keys in ``details`` are dropped, never stored."""
+    """Append one event, in the caller's transaction (an action that commits has its audit row).
+    IP, user agent and the API key in use come from the current request, if any; secret-named keys
+    in ``details`` are dropped, never stored. Open audit views hear of it (``audit.recorded``)."""
     meta = current_request_meta()
     event = AuditEvent.objects.create(
         organization=organization,
@@ -51,24 +51,5 @@ def audit_record(
     )
     log.info("audit", action=action, audit_event_id=event.pk)
     if organization is not None:
-        transaction.on_commit(lambda: _broadcast(event))
+        event_publish(organization=organization, type="audit.recorded", data=audit_data(event))
     return event
-
-
-def _broadcast(event: AuditEvent) -> None:
-    """Live-update open audit views. A Redis outage must not fail an action that already committed."""
-    try:
-        organization_broadcast(
-            organization=event.organization,
-            event_type="audit.recorded",
-            data={
-                "id": event.pk,
-                "action": event.action,
-                "actor": event.actor_label,
-                "target": event.target_label,
-                "created_at": event.created_at.isoformat(),
-            },
-            min_role=Role.ADMIN,
-        )
-    except (RedisError, OSError):
-        log.warning("audit_broadcast_failed", audit_event_id=event.pk, exc_info=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from accounts.events import member_data
 from accounts.models import Membership, Organization, User
 from accounts.roles import Role, role_at_least
 from accounts.selectors import organization_owner_count
 from accounts.services.api_keys import api_keys_revoke_for_member
 from accounts.services.audit import audit_record
-from accounts.webhooks.events import member_data
-from accounts.webhooks.services import webhook_emit
 from asterweb.errors import ApplicationError, ConflictError, PermissionDeniedError
+from asterweb.events import event_publish
 
 
 def _lock_memberships(organization: Organization) -> None:
@@ -93,7 +93,7 @@ def membership_remove(*, organization: Organization, actor_membership: Membershi
         target_label=membership.user.email,
         details={"role": membership.role},
     )
-    webhook_emit(organization=organization, event_type="member.removed", data=member_data(membership, reason="removed"))
+    event_publish(organization=organization, type="member.removed", data=member_data(membership, reason="removed"))
     _remove(organization=organization, membership=membership, actor=actor_membership.user)
 
 
@@ -115,7 +115,7 @@ def membership_leave(*, organization: Organization, membership: Membership) -> N
         target_label=membership.user.email,
         details={"role": membership.role},
     )
-    webhook_emit(organization=organization, event_type="member.removed", data=member_data(membership, reason="left"))
+    event_publish(organization=organization, type="member.removed", data=member_data(membership, reason="left"))
     _remove(organization=organization, membership=membership, actor=membership.user)
 
 
@@ -138,7 +138,7 @@ def membership_add(*, organization: Organization, user: User, role: str) -> Memb
         target_label=user.email,
         details={"role": role},
     )
-    webhook_emit(organization=organization, event_type="member.added", data=member_data(membership))
+    event_publish(organization=organization, type="member.added", data=member_data(membership))
     return membership
 
 

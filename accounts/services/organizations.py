@@ -9,12 +9,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.events import organization_data
 from accounts.models import Membership, Organization, User
 from accounts.roles import Role
 from accounts.services.audit import audit_record
-from accounts.webhooks.events import organization_data
-from accounts.webhooks.services import webhook_emit
 from asterweb.errors import ApplicationError, ConflictError
+from asterweb.events import event_publish
 
 RESERVED_SLUGS = frozenset({"new", "admin", "api", "static", "settings", "www", "app"})
 
@@ -51,6 +51,7 @@ def organization_create(*, user: User, name: str, slug: str = "") -> Organizatio
         user.default_organization = organization
         user.save(update_fields=["default_organization"])
     audit_record(action="organization.created", organization=organization, actor=user, target=organization)
+    event_publish(organization=organization, type="organization.created", data=organization_data(organization))
     return organization
 
 
@@ -82,9 +83,9 @@ def organization_update(*, organization: Organization, actor: User, name: str, r
             target=organization,
             details=changes,
         )
-        webhook_emit(
+        event_publish(
             organization=organization,
-            event_type="organization.updated",
+            type="organization.updated",
             data=organization_data(organization, changes=changes),
         )
     return organization

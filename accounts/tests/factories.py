@@ -5,8 +5,10 @@ from __future__ import annotations
 import factory
 from allauth.account.models import EmailAddress
 
+from accounts.events import organization_data
 from accounts.models import Invitation, Membership, Organization, User
 from accounts.roles import Role
+from asterweb.events import event_publish
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -31,9 +33,16 @@ class UserFactory(factory.django.DjangoModelFactory):
 class OrganizationFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Organization
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Org {n}")
     slug = factory.Sequence(lambda n: f"org-{n}")
+
+    @factory.post_generation
+    def announced(self, create: bool, extracted: None, **kwargs) -> None:
+        """Published as organization_create does, so other apps set up what every organization has."""
+        if create:
+            event_publish(organization=self, type="organization.created", data=organization_data(self))
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

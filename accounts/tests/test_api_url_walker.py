@@ -174,6 +174,7 @@ URL_FACTORIES: dict[str, Callable[[Team, Any], dict[str, Any]]] = {
     "invitation-resend": _invitation_of,
     "audit-event-list": _nothing,
     "audit-event-detail": _audit_event_of,
+    "event-list": _nothing,
     "api-key-list": _nothing,
     "api-key-detail": _api_key_of,
     "api-key-rotate": _api_key_of,

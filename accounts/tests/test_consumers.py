@@ -8,10 +8,10 @@ from channels.testing.websocket import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from accounts.realtime import organization_broadcast
 from accounts.services import audit_record
 from accounts.tests.second_factor import client_with_second_factor, enable_totp
 from asterweb.asgi import application
+from asterweb.events import event_publish
 
 
 def _cookie_for(user, client: Client | None = None) -> bytes:
@@ -50,7 +50,7 @@ def test_anonymous_and_non_members_are_refused(team, outsider):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_members_receive_events_their_role_may_see(team):
+def test_members_receive_events_their_role_may_see_with_their_sequence_numbers(team):
     admin_cookie, viewer_cookie = _cookie_for(team.admin), _cookie_for(team.viewer)
 
     async def scenario():
@@ -60,15 +60,16 @@ def test_members_receive_events_their_role_may_see(team):
         assert connected
         from channels.db import database_sync_to_async
 
-        await database_sync_to_async(organization_broadcast)(
-            organization=team.org, event_type="bot.started", data={"bot": 7}
+        published = await database_sync_to_async(event_publish)(
+            organization=team.org, type="member.removed", data={"member": {"id": 7}, "reason": "left"}
         )
-        assert await admin_ws.receive_json_from(timeout=2) == {"event": "bot.started", "data": {"bot": 7}}
-        assert await viewer_ws.receive_json_from(timeout=2) == {"event": "bot.started", "data": {"bot": 7}}
-        # Audit events are for admins only.
+        expected = {"event": "member.removed", "sequence": published.sequence, "data": published.data}
+        assert await admin_ws.receive_json_from(timeout=2) == expected
+        assert await viewer_ws.receive_json_from(timeout=2) == expected
+        # Audit events are for admins only; the next number in the organization.
         await database_sync_to_async(audit_record)(action="organization.updated", organization=team.org)
         message = await admin_ws.receive_json_from(timeout=2)
-        assert message["event"] == "audit.recorded"
+        assert (message["event"], message["sequence"]) == ("audit.recorded", published.sequence + 1)
         assert message["data"]["action"] == "organization.updated"
         assert await viewer_ws.receive_nothing(timeout=0.3)
         await admin_ws.disconnect()

@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from accounts.tests.webhook_receiver import start_receiver
 from accounts.webhooks import delivery, services, ssrf
 from accounts.webhooks.models import WebhookDelivery
+from asterweb.events import event_publish
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +87,7 @@ def dns(monkeypatch):
 
 def _deliver(team, url: str) -> WebhookDelivery:
     services.webhook_endpoint_create(organization=team.org, actor=team.admin, url=url)
-    services.webhook_emit(organization=team.org, event_type="member.added", data={})
+    event_publish(organization=team.org, type="member.added", data={})
     delivery.webhook_deliveries_send_due()
     return WebhookDelivery.objects.for_org(team.org).get()
 

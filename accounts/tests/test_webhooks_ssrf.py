@@ -16,6 +16,7 @@ from accounts.tests.webhook_receiver import start_receiver
 from accounts.webhooks import delivery, services, ssrf
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint
 from asterweb.errors import ApplicationError
+from asterweb.events import event_publish
 
 pytestmark = pytest.mark.django_db
 
@@ -173,7 +174,7 @@ def test_plain_http_is_refused_unless_allowed(team, dns):
 def test_the_request_goes_to_the_address_that_was_checked(team, receiver, dns):
     dns["hooks.example.test"] = ["127.0.0.1"]
     create(team, f"http://hooks.example.test:{receiver.port}/hooks/asterai")
-    services.webhook_emit(organization=team.org, event_type="member.added", data={})
+    event_publish(organization=team.org, type="member.added", data={})
 
     delivery.webhook_deliveries_send_due()
 
@@ -188,7 +189,7 @@ def test_a_name_that_later_resolves_to_a_private_address_is_refused_at_send_time
     dns["hooks.example.test"] = ["127.0.0.1"]
     create(team, f"http://hooks.example.test:{private_target.port}/hooks/asterai")
     dns["hooks.example.test"] = ["127.0.0.2"]
-    services.webhook_emit(organization=team.org, event_type="member.added", data={})
+    event_publish(organization=team.org, type="member.added", data={})
 
     delivery.webhook_deliveries_send_due()
 
@@ -202,7 +203,7 @@ def test_a_name_that_later_resolves_to_a_private_address_is_refused_at_send_time
 def test_an_endpoint_saved_before_the_rules_tightened_is_checked_again_when_sending(team, private_target):
     with override_settings(WEBHOOK_ALLOWED_PRIVATE_NETWORKS=["127.0.0.0/8"]):
         create(team, private_target.url)
-    services.webhook_emit(organization=team.org, event_type="member.added", data={})
+    event_publish(organization=team.org, type="member.added", data={})
 
     delivery.webhook_deliveries_send_due()
 
@@ -215,7 +216,7 @@ def test_a_redirect_to_a_private_address_is_not_followed(team, receiver, private
     receiver.behaviour.status = 302
     receiver.behaviour.location = private_target.url
     create(team, receiver.url)
-    services.webhook_emit(organization=team.org, event_type="member.added", data={})
+    event_publish(organization=team.org, type="member.added", data={})
 
     delivery.webhook_deliveries_send_due()
 
@@ -230,7 +231,7 @@ def test_even_a_redirect_to_a_public_address_is_a_failed_attempt(team, receiver)
     receiver.behaviour.status = 301
     receiver.behaviour.location = "https://example.com/elsewhere"
     create(team, receiver.url)
-    services.webhook_emit(organization=team.org, event_type="member.added", data={})
+    event_publish(organization=team.org, type="member.added", data={})
     delivery.webhook_deliveries_send_due()
     row = WebhookDelivery.objects.for_org(team.org).get()
     assert row.response_status == 301 and row.state == WebhookDelivery.State.PENDING and row.attempts == 1

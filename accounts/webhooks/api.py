@@ -18,7 +18,7 @@ from accounts.api_base import OrganizationAPIView, OrganizationViewSet
 from accounts.models import Scope
 from accounts.roles import Role
 from accounts.webhooks import services
-from accounts.webhooks.events import EVENT_TYPES
+from accounts.webhooks.events import webhook_event_types
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from asterweb.api_errors import error_responses
 from asterweb.serializers import StrictSerializer
@@ -28,13 +28,18 @@ TAGS = ["webhooks"]
 # --- serializers ------------------------------------------------------------------------
 
 
+class _EventTypesField(serializers.ListField):
+    """Subscribable event types, read from the events bus each time a serializer is made (each
+    serializer deep-copies its fields by re-running this): apps declare theirs at start-up."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        names = list(webhook_event_types())
+        kwargs.setdefault("help_text", "Event types to send; empty means every type, including ones added later.")
+        super().__init__(child=serializers.ChoiceField(choices=names), max_length=len(names), **kwargs)
+
+
 def _event_type_field(**kwargs: Any) -> serializers.ListField:
-    return serializers.ListField(
-        child=serializers.ChoiceField(choices=list(EVENT_TYPES)),
-        max_length=len(EVENT_TYPES),
-        help_text="Event types to send; empty means every type, including ones added later.",
-        **kwargs,
-    )
+    return _EventTypesField(**kwargs)
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
@@ -349,7 +354,7 @@ class WebhookEventTypeListView(OrganizationAPIView):
         tags=TAGS,
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
-        return Response(WebhookEventTypeSerializer(EVENT_TYPES.values(), many=True).data)
+        return Response(WebhookEventTypeSerializer(webhook_event_types().values(), many=True).data)
 
 
 router = SimpleRouter()

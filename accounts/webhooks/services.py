@@ -1,5 +1,6 @@
-"""Writes for outbound webhooks: endpoints (with their signing secrets), emitting events,
-test events and redelivery. ``webhook_emit`` is the one way the application sends an event."""
+"""Writes for outbound webhooks: endpoints (with their signing secrets), queueing the events bus's
+events for them (``webhook_event_queue``, a subscriber), test events and redelivery. The rest of the
+application publishes events (``asterweb.events.event_publish``) and never calls webhooks itself."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from kombu.exceptions import OperationalError as BrokerError
 from accounts.models import Organization, User
 from accounts.services.audit import audit_record
 from accounts.webhooks import ssrf
-from accounts.webhooks.events import EVENT_TYPES, TEST_EVENT, unknown_event_types
+from accounts.webhooks.events import TEST_EVENT, unknown_event_types, webhook_event_types
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from asterweb import crypto
 from asterweb.errors import ApplicationError, ConflictError, NotFoundError
+from asterweb.events import Event
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +67,7 @@ def _clean_event_types(event_types: list[str]) -> list[str]:
     if unknown:
         message = f"Unknown event type{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}."
         raise ApplicationError(message, fields={"event_types": [message]})
-    return [name for name in EVENT_TYPES if name in event_types]
+    return [name for name in webhook_event_types() if name in event_types]
 
 
 def _own(organization: Organization, endpoint: WebhookEndpoint) -> None:
@@ -212,24 +214,27 @@ def _enqueue_sweep() -> None:
         log.warning("webhook_sweep_enqueue_failed", exc_info=True)
 
 
-@transaction.atomic
-def webhook_emit(*, organization: Organization, event_type: str, data: dict[str, Any]) -> WebhookEvent:
-    """Record an event and queue one delivery to each active endpoint subscribed to its type;
-    workers send them after the surrounding transaction commits."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"Unknown webhook event type {event_type!r}: register it in accounts.webhooks.events.")
-    event = WebhookEvent.objects.create(organization=organization, type=event_type, data=data)
+def webhook_event_queue(event: Event) -> None:
+    """Subscriber of the events bus, inside the publishing transaction (so a queued delivery stands
+    or falls with the action): one delivery of a ``webhook`` type's event to each active endpoint
+    subscribed to it. Workers send them after the transaction commits."""
+    if not event.type.webhook:
+        return
+    organization = event.organization
     endpoints = [
         endpoint
         for endpoint in WebhookEndpoint.objects.for_org(organization).filter(active=True)
-        if endpoint.subscribes_to(event_type)
+        if endpoint.subscribes_to(event.type.name)
     ]
-    WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(organization=organization, event=event, endpoint=endpoint) for endpoint in endpoints
+    if not endpoints:
+        return
+    webhook_event = WebhookEvent.objects.create(
+        id=event.id, organization=organization, type=event.type.name, data=event.data, created_at=event.created_at
     )
-    if endpoints:
-        transaction.on_commit(_enqueue_sweep)
-    return event
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(organization=organization, event=webhook_event, endpoint=endpoint) for endpoint in endpoints
+    )
+    transaction.on_commit(_enqueue_sweep)
 
 
 def _deliver_now(*, organization: Organization, event: WebhookEvent, endpoint: WebhookEndpoint) -> WebhookDelivery:

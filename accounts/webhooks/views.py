@@ -33,7 +33,7 @@ from accounts.webhooks.delivery import (
     event_payload,
 )
 from accounts.webhooks.docs import DJANGO_VIEW_SNIPPET, VERIFY_SNIPPET
-from accounts.webhooks.events import EVENT_TYPES
+from accounts.webhooks.events import webhook_event_types
 from accounts.webhooks.forms import DeliveryFilterForm, WebhookEndpointEditForm, WebhookEndpointForm
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint
 from asterweb.errors import ApplicationError
@@ -205,7 +205,7 @@ def webhooks_docs(request: HttpRequest) -> HttpResponse:
     context = {
         "event_types": [
             {"name": t.name, "description": t.description, "example_json": json.dumps(t.example, indent=2)}
-            for t in EVENT_TYPES.values()
+            for t in webhook_event_types().values()
         ],
         "retry_hours": int(RETRY_WINDOW.total_seconds() // 3600),
         "disable_days": DISABLE_AFTER.days,

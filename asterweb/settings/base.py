@@ -217,7 +217,7 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["asterweb.throttling.CredentialRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.CredentialRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "asterweb.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,

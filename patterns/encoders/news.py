@@ -22,8 +22,8 @@ patterns.encoders.news`` builds it ahead of time and prints ``model_info()``.
 Run time needs OpenVINO, tokenizers, safetensors and numpy; ``onnx`` is imported only to build
 the graph. OpenVINO's CPU plugin compiles the ONNX graph once per process, lazily under a lock (and
 again after a fork, whose child cannot use the parent's thread pool), with ``PATTERNS_ENCODER_STREAMS``
-streams (inferences side by side, default 1) of ``PATTERNS_ONNX_THREADS`` threads each (default
-``min(4, usable cores)``). Each calling thread gets its own infer request.
+streams (inferences side by side, default 1, ``cores`` for one per core) of ``PATTERNS_ONNX_THREADS``
+threads each (default ``min(4, usable cores)``). Each calling thread gets its own infer request.
 
 Precision (``PATTERNS_NEWS_PRECISION``): ``auto``, the default, lets OpenVINO run the matrix
 products in bfloat16 with float32 accumulation where the CPU has native bf16 (AMX or AVX512-BF16),
@@ -166,9 +166,11 @@ def onnx_threads() -> int:
 
 
 def encoder_streams() -> int:
-    """``PATTERNS_ENCODER_STREAMS``: inferences one process runs side by side (default 1). Web
-    workers serve several requests at once on their threads (``asterweb.wsgi`` sets one stream
-    per usable core); with a single stream their encodings would queue behind each other."""
+    """``PATTERNS_ENCODER_STREAMS``: inferences one process runs side by side (default 1), or
+    ``cores``: one per usable core, at most 4. Web workers serve several requests at once on their
+    threads (``asterweb.wsgi`` sets ``cores``); with a single stream their encodings would queue."""
+    if os.environ.get("PATTERNS_ENCODER_STREAMS", "").strip().lower() == "cores":
+        return max(1, min(4, usable_cores()))
     configured = _positive_int_setting("PATTERNS_ENCODER_STREAMS")
     return configured if configured is not None else 1
 

@@ -56,7 +56,7 @@ def corpus_create(
     name = name.strip()
     if not name:
         raise ApplicationError("A corpus needs a name.", fields={"name": ["This field is required."]})
-    if Corpus.objects.filter(organization=organization).count() >= MAX_PRIVATE_CORPORA:
+    if Corpus.objects.for_org(organization).count() >= MAX_PRIVATE_CORPORA:
         raise ApplicationError(f"An organization can have at most {MAX_PRIVATE_CORPORA} private corpora.")
     series = _market_series(market_symbol.strip(), market_exchange.strip())
     slug = slugify(name)[:60] or "corpus"
@@ -117,7 +117,7 @@ def headlines_upload(*, corpus: Corpus, user: User, content: bytes, filename: st
     """Add the readable rows of an uploaded CSV/JSON file; report every rejected row."""
     read = read_upload(content, filename)
     with transaction.atomic():
-        Corpus.objects.select_for_update().filter(pk=corpus.pk).first()
+        Corpus.all_objects.select_for_update().filter(pk=corpus.pk).first()  # found visible by the caller
         inserted = headlines_store(corpus, read.rows)
         report = AddReport(read=read, inserted=inserted, duplicates=len(read.rows) - inserted)
         audit_record(
@@ -158,7 +158,7 @@ def corpus_schedule_index(corpus: Corpus, *, full: bool = False) -> None:
     """Queue an indexing run once the current transaction commits."""
     from patterns.tasks import index_corpus
 
-    Corpus.objects.filter(pk=corpus.pk).update(status=Corpus.Status.INDEXING, status_message="Queued")
+    Corpus.all_objects.filter(pk=corpus.pk).update(status=Corpus.Status.INDEXING, status_message="Queued")
     transaction.on_commit(lambda: index_corpus.delay(corpus.pk, full=full))
 
 

@@ -70,7 +70,7 @@ def corpus_index(corpus_id: int, *, full: bool = False, embed_seconds: float | N
         if not cursor.fetchone()[0]:
             raise CorpusBusy(f"corpus {corpus_id} is being indexed")
     try:
-        corpus = Corpus.objects.filter(pk=corpus_id).first()
+        corpus = Corpus.all_objects.filter(pk=corpus_id).first()  # a system job, by id
         if corpus is None:  # deleted after the run was queued
             return IndexReport(0, 0, 0, 0)
         _set_status(corpus, Corpus.Status.INDEXING, "Embedding headlines")
@@ -147,7 +147,7 @@ def _embed_pending_headlines(corpus: Corpus, budget_seconds: float | None) -> tu
         _store_headline_vectors([row_id for row_id, _ in batch], vectors)
         last_id = batch[-1][0]
         done += len(batch)
-        Corpus.objects.filter(pk=corpus.pk).update(progress_done=done)
+        Corpus.all_objects.filter(pk=corpus.pk).update(progress_done=done)
     return done, 0
 
 

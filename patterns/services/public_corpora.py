@@ -117,7 +117,7 @@ def public_corpus_build(
             if (first_day is None or row.day >= first_day) and (last_day is None or row.day <= last_day)
         ]
     with transaction.atomic():
-        corpus, _ = Corpus.objects.update_or_create(
+        corpus, _ = Corpus.all_objects.update_or_create(
             organization=None,
             slug=spec.slug,
             defaults={

@@ -34,7 +34,7 @@ def _spec(slug: str, **changes):
 
 
 def _cleanup() -> None:
-    Corpus.objects.filter(slug__startswith="test-").delete()
+    Corpus.all_objects.filter(slug__startswith="test-").delete()
     Candle.objects.filter(exchange=TEST_EXCHANGE).delete()
     CandleSeries.objects.filter(exchange=TEST_EXCHANGE).delete()
 

@@ -22,7 +22,7 @@ def test_support_reads_corpora_headlines_and_the_sky_without_changing_them(corpo
     page = client.get(reverse("admin:patterns_corpus_change", args=[corpora.crypto.pk]))
     assert page.status_code == 200 and str(corpora.crypto.headline_count) in page.content.decode()
     assert client.post(reverse("admin:patterns_corpus_change", args=[corpora.crypto.pk]), {}).status_code == 403
-    headline = Headline.objects.filter(corpus=corpora.crypto).first()
+    headline = Headline.all_objects.filter(corpus=corpora.crypto).first()
     page = client.get(reverse("admin:patterns_headline_change", args=[headline.pk]))
     assert page.status_code == 200 and headline.text[:30] in page.content.decode()
     assert client.get(reverse("admin:patterns_astroday_changelist")).status_code == 200

@@ -60,7 +60,7 @@ def _close(corpus, day: date) -> float:
 def test_the_matrix_holds_every_stored_day(corpora):
     matrix = corpus_matrix(corpora.crypto)
     stored = list(
-        DayVector.objects.filter(corpus=corpora.crypto)
+        DayVector.all_objects.filter(corpus=corpora.crypto)
         .order_by("day")
         .values_list("day", "forward_5", "headline_count")
     )
@@ -220,7 +220,7 @@ def test_aspect_heatmap_agrees_with_sql(corpora):
 def test_the_similarity_timeline_covers_every_day(corpora):
     corpus, day = corpora.btc, date(2021, 5, 19)
     timeline = similarity_timeline(corpus, SearchRequest(day=day, weights=Weights(astro=1, market=2)))
-    assert len(timeline["days"]) == DayVector.objects.filter(corpus=corpus).count()
+    assert len(timeline["days"]) == DayVector.all_objects.filter(corpus=corpus).count()
     at = timeline["days"].index(day)
     assert timeline["similarity"][at] == pytest.approx(1.0, abs=1e-5)  # a day is its own best match
     assert timeline["matches_filters"][at] is False  # search never returns the query day itself

@@ -25,7 +25,7 @@ def test_builds_and_indexes_a_public_corpus_from_the_shared_data():
         "--skip-astro",
         stdout=out,
     )
-    corpus = Corpus.objects.get(organization=None, slug="btc-sky-market")
+    corpus = Corpus.all_objects.get(organization=None, slug="btc-sky-market")
     assert (corpus.status, corpus.day_count, corpus.market_day_count, corpus.news_day_count) == ("ready", 90, 90, 0)
     assert "indexed" in out.getvalue()
 

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import math
+import runpy
 import threading
 import zipfile
 from pathlib import Path
@@ -454,6 +455,24 @@ def test_streams_setting(monkeypatch):
     monkeypatch.setenv("PATTERNS_ENCODER_STREAMS", "0")
     with pytest.raises(news.NewsEncoderError, match="PATTERNS_ENCODER_STREAMS must be at least 1"):
         news.encoder_streams()
+
+
+def test_streams_cores_means_one_stream_per_usable_core_up_to_four(monkeypatch):
+    monkeypatch.setenv("PATTERNS_ENCODER_STREAMS", " Cores ")
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 5, 7})
+    assert news.encoder_streams() == 3
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(32)))
+    assert news.encoder_streams() == 4
+
+
+def test_web_workers_run_one_encoder_stream_per_core_on_one_thread_each(monkeypatch):
+    """asterweb/wsgi.py tunes the encoder for gunicorn's threads without importing patterns."""
+    for name in ("PATTERNS_ENCODER_STREAMS", "PATTERNS_ONNX_THREADS"):
+        monkeypatch.setenv(name, "unset")  # recorded, so the values wsgi sets are undone after the test
+        monkeypatch.delenv(name)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2})
+    runpy.run_path(str(Path(settings.BASE_DIR) / "asterweb" / "wsgi.py"))
+    assert (news.encoder_streams(), news.onnx_threads()) == (3, 1)
 
 
 def test_two_streams_encode_side_by_side_and_agree_with_one(monkeypatch):

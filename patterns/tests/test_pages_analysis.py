@@ -51,7 +51,7 @@ def test_analysing_a_day_compares_point_in_time_analogs_with_the_baseline(team, 
     assert all(day + timedelta(days=5) <= query_day for day in days)
     # Spaced: no two analogs share part of a 5-bar window.
     assert all((later - earlier).days >= 5 for earlier, later in pairwise(days))
-    stored = dict(DayVector.objects.filter(corpus=corpora.btc, day__in=days).values_list("day", "forward_5"))
+    stored = dict(DayVector.all_objects.filter(corpus=corpora.btc, day__in=days).values_list("day", "forward_5"))
     for day, shown in analogs:
         assert shown == f"{stored[day] * 100:+.2f}%"
     mean = float(np.mean([stored[day] for day in days]))
@@ -62,7 +62,7 @@ def test_analysing_a_day_compares_point_in_time_analogs_with_the_baseline(team, 
     assert html.count('class="hist-analog"') == html.count('class="hist-baseline"') == HISTOGRAM_BINS
     # The timeline holds every day of the corpus; its markers are the analogs.
     timeline = _json_script(html, "similarity-timeline-data")
-    assert len(timeline["points"]) == DayVector.objects.filter(corpus=corpora.btc).count()
+    assert len(timeline["points"]) == DayVector.all_objects.filter(corpus=corpora.btc).count()
     assert timeline["analogs"] == [day.isoformat() for day in days]
     assert 'data-chart="timeline"' in html and "js/patterns_charts.js" in html
     # The heatmap of the corpus, and the walk-forward form.
@@ -147,7 +147,7 @@ def test_walk_forward_compares_the_analog_signal_with_random_analogs(team, corpo
     html = response.content.decode()
     # Evaluated every 5th bar from the first day of the period with a known 5-bar return.
     rows = list(
-        DayVector.objects.filter(
+        DayVector.all_objects.filter(
             corpus=corpora.btc, day__range=(start, end), close__isnull=False, forward_5__isnull=False
         )
         .order_by("day")

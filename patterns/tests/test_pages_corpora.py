@@ -91,7 +91,7 @@ def test_the_coverage_bar_places_the_price_span_inside_the_day_span(team, corpor
 def test_a_trader_creates_a_private_corpus(team, other_team, client_for):
     client = _client(client_for, team, "trader")
     response = client.post(_url("patterns_corpus_create", team.org), {"name": "Fed watch", "description": "Rates"})
-    corpus = Corpus.objects.get(organization=team.org, name="Fed watch")
+    corpus = Corpus.all_objects.get(organization=team.org, name="Fed watch")
     assert response.status_code == 302
     assert response["Location"] == _url("patterns_corpus_detail", team.org, corpus_id=corpus.pk)
     assert corpus.created_by == team.trader and not corpus.has_market
@@ -110,7 +110,7 @@ def test_a_private_corpus_can_follow_a_stored_daily_series(team, corpora, client
     assert f'value="{market}"' in client.get(_url("patterns_corpus_list", team.org)).content.decode()
     response = client.post(_url("patterns_corpus_create", team.org), {"name": "BTC desk", "market": market})
     assert response.status_code == 302
-    corpus = Corpus.objects.get(organization=team.org, name="BTC desk")
+    corpus = Corpus.all_objects.get(organization=team.org, name="BTC desk")
     assert (corpus.market_exchange, corpus.market_symbol) == (corpora.btc.market_exchange, "BTC/USDT")
     assert corpus.status == Corpus.Status.INDEXING  # queued for its first indexing run
 
@@ -126,7 +126,7 @@ def test_creating_a_corpus_with_bad_input_shows_errors(team, private, client_for
     response = client.post(_url("patterns_corpus_create", team.org), {"name": "X", "market": "nowhere|NOPE"})
     assert response.status_code == 400
     assert "Select a valid choice" in response.content.decode()
-    assert Corpus.objects.filter(organization=team.org).count() == 1
+    assert Corpus.all_objects.filter(organization=team.org).count() == 1
 
 
 def test_an_upload_keeps_the_good_rows_and_lists_the_rejected_lines(team, private, client_for):
@@ -135,7 +135,7 @@ def test_an_upload_keeps_the_good_rows_and_lists_the_rejected_lines(team, privat
     response = client.post(_url("patterns_corpus_upload", team.org, corpus_id=private.pk), {"file": upload})
     assert response.status_code == 200
     html = response.content.decode()
-    stored = sorted(Headline.objects.filter(corpus=private).values_list("day", "text"))
+    stored = sorted(Headline.all_objects.filter(corpus=private).values_list("day", "text"))
     assert [(str(day), text) for day, text in stored] == [
         ("2021-03-01", "Central bank raises rates to fight inflation"),
         ("2021-03-03", "Stocks rally as earnings beat forecasts"),
@@ -155,7 +155,7 @@ def test_an_upload_keeps_the_good_rows_and_lists_the_rejected_lines(team, privat
     html = client.post(_url("patterns_corpus_upload", team.org, corpus_id=private.pk), {"file": again}).content.decode()
     report = dict(re.findall(r'<th scope="row">([^<]+)</th><td>(\d+)</td>', html))
     assert (report["Inserted"], report["Already there"]) == ("0", "2")
-    assert Headline.objects.filter(corpus=private).count() == 2
+    assert Headline.all_objects.filter(corpus=private).count() == 2
 
 
 def test_an_unreadable_upload_is_refused_with_a_reason(team, private, client_for):
@@ -170,7 +170,7 @@ def test_an_unreadable_upload_is_refused_with_a_reason(team, private, client_for
         assert response.status_code == 400, name
         assert reason in response.content.decode(), name
     assert client.post(url, {}).status_code == 400
-    assert not Headline.objects.filter(corpus=private).exists()
+    assert not Headline.all_objects.filter(corpus=private).exists()
 
 
 def test_a_trader_adds_an_event_by_hand(team, private, client_for):
@@ -178,7 +178,7 @@ def test_a_trader_adds_an_event_by_hand(team, private, client_for):
     url = _url("patterns_corpus_event_add", team.org, corpus_id=private.pk)
     response = client.post(url, {"day": "2022-05-09", "text": "Stablecoin loses its peg", "source": "Desk"})
     assert response.status_code == 302
-    headline = Headline.objects.get(corpus=private)
+    headline = Headline.all_objects.get(corpus=private)
     assert (str(headline.day), headline.text, headline.source) == ("2022-05-09", "Stablecoin loses its peg", "Desk")
     page = client.get(_url("patterns_corpus_detail", team.org, corpus_id=private.pk)).content.decode()
     assert "Stablecoin loses its peg" in page
@@ -188,7 +188,7 @@ def test_a_trader_adds_an_event_by_hand(team, private, client_for):
     assert "outside the supported range" in response.content.decode()
     response = client.post(url, {"day": "2022-05-10", "text": ""})
     assert response.status_code == 400
-    assert Headline.objects.filter(corpus=private).count() == 1
+    assert Headline.all_objects.filter(corpus=private).count() == 1
 
 
 def test_a_viewer_cannot_change_a_corpus(team, private, client_for):
@@ -203,8 +203,8 @@ def test_a_viewer_cannot_change_a_corpus(team, private, client_for):
     assert client.post(_url("patterns_corpus_event_add", team.org, corpus_id=private.pk), body).status_code == 403
     assert client.post(_url("patterns_corpus_reindex", team.org, corpus_id=private.pk)).status_code == 403
     assert client.post(_url("patterns_corpus_create", team.org), {"name": "Viewer's"}).status_code == 403
-    assert not Headline.objects.filter(corpus=private).exists()
-    assert Corpus.objects.filter(organization=team.org).count() == 1
+    assert not Headline.all_objects.filter(corpus=private).exists()
+    assert Corpus.all_objects.filter(organization=team.org).count() == 1
 
 
 def test_only_an_admin_deletes_a_private_corpus(team, private, client_for):
@@ -214,7 +214,7 @@ def test_only_an_admin_deletes_a_private_corpus(team, private, client_for):
     assert "Delete Desk notes" in admin.get(url).content.decode()
     response = admin.post(url)
     assert response.status_code == 302 and response["Location"] == _url("patterns_corpus_list", team.org)
-    assert not Corpus.objects.filter(pk=private.pk).exists()
+    assert not Corpus.all_objects.filter(pk=private.pk).exists()
     assert AuditEvent.objects.for_org(team.org).filter(action="patterns.corpus_deleted").exists()
 
 
@@ -238,8 +238,8 @@ def test_another_organizations_private_corpus_is_not_found_on_every_page(team, o
     for name in CORPUS_URLS_POST:
         response = intruder.post(_url(name, other_team.org, corpus_id=private.pk), bodies.get(name, {}))
         assert response.status_code == 404, name
-    assert Corpus.objects.filter(pk=private.pk).exists()
-    assert not Headline.objects.filter(corpus=private).exists()
+    assert Corpus.all_objects.filter(pk=private.pk).exists()
+    assert not Headline.all_objects.filter(corpus=private).exists()
 
 
 def test_public_corpora_are_read_only_and_vanish_when_disabled(team, corpora, client_for, settings):
@@ -259,11 +259,11 @@ def test_public_corpora_are_read_only_and_vanish_when_disabled(team, corpora, cl
 def test_the_status_panel_polls_while_indexing_and_stops_when_ready(team, private, client_for):
     client = _client(client_for, team, "viewer")
     url = _url("patterns_corpus_status", team.org, corpus_id=private.pk)
-    Corpus.objects.filter(pk=private.pk).update(status=Corpus.Status.INDEXING, progress_done=30, progress_total=120)
+    Corpus.all_objects.filter(pk=private.pk).update(status=Corpus.Status.INDEXING, progress_done=30, progress_total=120)
     html = client.get(url).content.decode()
     assert f'hx-get="{url}"' in html and 'hx-trigger="every 2s"' in html
     assert '<progress value="30" max="120"' in html and "30 of 120 done" in html
-    Corpus.objects.filter(pk=private.pk).update(status=Corpus.Status.READY)
+    Corpus.all_objects.filter(pk=private.pk).update(status=Corpus.Status.READY)
     html = client.get(url).content.decode()
     assert "hx-trigger" not in html and "Ready" in html
 
@@ -271,7 +271,7 @@ def test_the_status_panel_polls_while_indexing_and_stops_when_ready(team, privat
 def test_the_corpus_page_pages_through_headlines(team, corpora, client_for):
     client = _client(client_for, team, "viewer")
     url = _url("patterns_corpus_detail", team.org, corpus_id=corpora.crypto.pk)
-    newest = Headline.objects.filter(corpus=corpora.crypto).order_by("-day", "id")
+    newest = Headline.all_objects.filter(corpus=corpora.crypto).order_by("-day", "id")
     first, second = client.get(url).content.decode(), client.get(url + "?page=2").content.decode()
     assert escape(newest[0].text) in first and escape(newest[25].text) not in first
     assert escape(newest[25].text) in second

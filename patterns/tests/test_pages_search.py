@@ -49,7 +49,7 @@ def test_a_text_search_shows_days_with_their_headlines_sky_and_forward_returns(t
     first = expected.results[0]
     for headline in first.headlines:
         assert escape(headline["text"]) in html
-    stored = DayVector.objects.get(corpus=corpora.crypto, day=first.day)
+    stored = DayVector.all_objects.get(corpus=corpora.crypto, day=first.day)
     for value in (stored.forward_1, stored.forward_5, stored.forward_20):
         assert f"{value * 100:+.2f}%" in html
     assert f"{first.similarity:.3f}" in html

@@ -63,8 +63,8 @@ def test_another_organizations_private_corpus_is_not_found_everywhere(team, othe
         ("corpus-headline-search", "post", {"text": "anything at all"}),
     ):
         assert_error(call(client, method, _url(name, other_team.org, corpus_id=private.pk), body), 404)
-    assert Corpus.objects.filter(pk=private.pk).exists()
-    assert not Headline.objects.filter(corpus=private).exists()
+    assert Corpus.all_objects.filter(pk=private.pk).exists()
+    assert not Headline.all_objects.filter(corpus=private).exists()
 
 
 def test_public_corpora_are_read_only_for_tenants(team, corpora):
@@ -84,9 +84,9 @@ def test_search_results_are_cached_per_organization_and_corpus_version(team, oth
     assert first["results"] == second["results"]
     url_b = _url("corpus-search", other_team.org, corpus_id=corpora.crypto.pk)
     assert call(_client(other_team, "viewer"), "post", url_b, body).json()["cached"] is False
-    Corpus.objects.filter(pk=corpora.crypto.pk).update(version=corpora.crypto.version + 1)
+    Corpus.all_objects.filter(pk=corpora.crypto.pk).update(version=corpora.crypto.version + 1)
     assert call(_client(team, "viewer"), "post", url_a, body).json()["cached"] is False
-    Corpus.objects.filter(pk=corpora.crypto.pk).update(version=corpora.crypto.version)
+    Corpus.all_objects.filter(pk=corpora.crypto.pk).update(version=corpora.crypto.version)
 
 
 def test_the_daily_quota_is_per_organization_with_retry_after(team, other_team, corpora, settings):
@@ -147,7 +147,7 @@ def test_upload_keeps_good_rows_and_reports_each_bad_one(team, private):
     assert reasons[3] == "the headline is empty"
     assert "not a date" in reasons[4] and "outside the supported range" in reasons[5]
     assert "UTF-8" in reasons[7]
-    stored = {(h.day.isoformat(), h.text) for h in Headline.objects.filter(corpus=private)}
+    stored = {(h.day.isoformat(), h.text) for h in Headline.all_objects.filter(corpus=private)}
     assert stored == {("2022-05-04", "Fed raises rates by half a point"), ("2022-05-07", "Reddit style & escaped")}
     again = client.post(
         _url("corpus-headlines", team.org, corpus_id=private.pk),
@@ -170,7 +170,7 @@ def test_unreadable_uploads_are_refused_without_touching_stored_rows(team, priva
         response = client.post(url, {"file": SimpleUploadedFile(name, content)})
         error = assert_error(response, 400)
         assert expected in error["detail"] + " ".join(error["fields"].get("file", []))
-    assert list(Headline.objects.filter(corpus=private).values_list("text", flat=True)) == ["Kept headline"]
+    assert list(Headline.all_objects.filter(corpus=private).values_list("text", flat=True)) == ["Kept headline"]
 
 
 def test_indexing_a_private_corpus_is_incremental(team, private, django_capture_on_commit_callbacks):
@@ -189,7 +189,7 @@ def test_indexing_a_private_corpus_is_incremental(team, private, django_capture_
     private.refresh_from_db()
     assert (private.status, private.day_count, private.news_day_count, private.headline_count) == ("ready", 2, 2, 3)
     version = private.version
-    first_day = DayVector.objects.get(corpus=private, day="2022-05-04")
+    first_day = DayVector.all_objects.get(corpus=private, day="2022-05-04")
     report = corpus_index(private.pk)
     assert (report.headlines_embedded, report.days_written) == (0, 0)
     call(client, "post", url, {"headlines": [{"day": "2022-07-27", "text": "Fed raises rates again"}]})
@@ -197,7 +197,7 @@ def test_indexing_a_private_corpus_is_incremental(team, private, django_capture_
     assert (report.headlines_embedded, report.days_written, report.day_count) == (1, 1, 3)
     private.refresh_from_db()
     assert private.version == version + 1
-    assert DayVector.objects.get(corpus=private, day="2022-05-04").news == first_day.news
+    assert DayVector.all_objects.get(corpus=private, day="2022-05-04").news == first_day.news
     result = call(
         client, "post", _url("corpus-search", team.org, corpus_id=private.pk), {"text": "central bank hikes rates"}
     ).json()
@@ -242,4 +242,4 @@ def test_indexing_continues_in_fresh_runs_when_a_run_hits_its_time_budget(team, 
     assert index_corpus(private.pk)["complete"] is True
     private.refresh_from_db()
     assert (private.status, private.headline_count, private.news_day_count) == ("ready", 3, 1)
-    assert not Headline.objects.filter(corpus=private, vector__isnull=True).exists()
+    assert not Headline.all_objects.filter(corpus=private, vector__isnull=True).exists()

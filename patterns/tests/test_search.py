@@ -146,9 +146,9 @@ def test_filtered_vector_search_agrees_with_exact_search_on_hnsw_and_exact_paths
 def test_results_carry_forward_returns_of_the_corpus_market(corpora):
     result = search_days_uncached(corpora.btc, SearchRequest(day=date(2021, 1, 4), limit=3))
     for match in result.results:
-        stored = DayVector.objects.get(corpus=corpora.btc, day=match.day)
+        stored = DayVector.all_objects.get(corpus=corpora.btc, day=match.day)
         assert match.close == stored.close and match.forward_returns["5"] == stored.forward_5
-        later = DayVector.objects.filter(corpus=corpora.btc, day__gt=match.day).order_by("day")[4]
+        later = DayVector.all_objects.filter(corpus=corpora.btc, day__gt=match.day).order_by("day")[4]
         assert match.forward_returns["5"] == pytest.approx(later.close / match.close - 1)
         assert set(match.signs) == set(astro.BODIES) and match.moon_phase in astro.MOON_PHASES
 
