@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 
 from accounts.realtime import organization_broadcast
 from accounts.services import audit_record
+from accounts.tests.ws_support import connect as _connect
+from accounts.tests.ws_support import cookie_for as _cookie_for
 from asterweb.asgi import application
-
-
-def _cookie_for(user) -> bytes:
-    client = Client()
-    client.force_login(user)
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
-
-
-def _communicator(slug: str, cookie: bytes | None) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
-    if cookie:
-        headers.append((b"cookie", cookie))
-    return WebsocketCommunicator(application, f"/ws/o/{slug}/events/", headers=headers)
-
-
-async def _connect(slug: str, cookie: bytes | None) -> tuple[WebsocketCommunicator, bool, int | None]:
-    communicator = _communicator(slug, cookie)
-    connected, code = await communicator.connect()
-    return communicator, connected, code
 
 
 @pytest.mark.django_db(transaction=True)
@@ -56,8 +38,6 @@ def test_members_receive_events_their_role_may_see(team):
         assert connected
         viewer_ws, connected, _ = await _connect(team.org.slug, viewer_cookie)
         assert connected
-        from channels.db import database_sync_to_async
-
         await database_sync_to_async(organization_broadcast)(
             organization=team.org, event_type="bot.started", data={"bot": 7}
         )

@@ -193,6 +193,11 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [REDIS_URL]},
     }
 }
+# Events websockets re-check the member's access this often (and at once when a service pushes a
+# re-check), so a revoked member, session or organization loses the feed within 5 s; a socket is
+# closed (code 4408: reconnect) at this age, which must stay below channels_redis' group_expiry (1 day).
+WEBSOCKET_RECHECK_SECONDS = env.float("WEBSOCKET_RECHECK_SECONDS", default=3.0)
+WEBSOCKET_MAX_AGE_SECONDS = env.int("WEBSOCKET_MAX_AGE_SECONDS", default=3600)
 
 # The demo login `make run` seeds (never used under production settings).
 DEMO_EMAIL = env.str("DEMO_EMAIL", default="demo@asterai.local")
