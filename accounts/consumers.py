@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from importlib import import_module
-from types import SimpleNamespace
 from typing import Any
 
 import structlog
@@ -19,8 +18,9 @@ from allauth.mfa.utils import is_mfa_enabled
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.contrib.auth import get_user
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
 from django.contrib.sessions.backends.base import SessionBase
+from django.utils.crypto import constant_time_compare
 
 from accounts.models import Membership, User
 from accounts.realtime import organization_group, session_group, user_group
@@ -50,15 +50,35 @@ def _second_factor_satisfied(*, user: User, session: SessionBase) -> bool:
     return is_mfa_enabled(user)
 
 
+def _session_user(session: SessionBase) -> User | None:
+    """The session's user if Django would still accept the session (it exists, names an active
+    user, and matches their password), read only: ``django.contrib.auth.get_user`` would re-key
+    or flush the session, which is for the browser's own requests to do."""
+    try:
+        user_id = User._meta.pk.to_python(session[SESSION_KEY])
+        backend_path = session[BACKEND_SESSION_KEY]
+    except KeyError:
+        return None
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    user = load_backend(backend_path).get_user(user_id)
+    if user is None:
+        return None
+    session_hash = session.get(HASH_SESSION_KEY) or ""
+    valid_hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    if not any(constant_time_compare(session_hash, valid) for valid in valid_hashes):
+        return None
+    return user
+
+
 def events_access(*, session_key: str | None, org_slug: str) -> EventsAccess:
     """Whether the session with ``session_key`` may follow the organization's events now, read
     fresh from the session store and the database (called at connect and on every re-check)."""
     if not session_key:
         return EventsAccess(refusal=CLOSE_UNAUTHENTICATED)
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
-    # Django's own check: the session exists, names an active user and matches their password.
-    user = get_user(SimpleNamespace(session=session))
-    if not user.is_authenticated:
+    user = _session_user(session)
+    if user is None:
         return EventsAccess(refusal=CLOSE_UNAUTHENTICATED)
     membership = (
         Membership.objects.for_user(user)

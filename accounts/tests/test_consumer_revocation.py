@@ -274,3 +274,23 @@ def test_a_socket_whose_access_cannot_be_rechecked_is_closed(team, settings, mon
         assert await close_code(ws) == INTERNAL_ERROR
 
     async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rechecks_during_a_secret_key_rotation_leave_the_browser_signed_in(team, settings):
+    """A session signed under a fallback key is still valid; re-keying it is the browser's next
+    request's job. A re-check that re-keyed it would delete the key the browser holds."""
+    settings.WEBSOCKET_RECHECK_SECONDS = 0.1
+    client = _signed_in(team.viewer)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = settings.SECRET_KEY + "-rotated"
+
+    async def scenario():
+        ws, connected, code = await connect(team.org.slug, cookie_of(client))
+        assert connected, code
+        assert await ws.receive_nothing(timeout=0.5)  # about five re-checks, none closing it
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+    assert client.get(reverse("organization_list")).status_code == 200
