@@ -46,7 +46,8 @@ class EventsAccess:
 
 
 def _second_factor_satisfied(*, user: User, session: SessionBase) -> bool:
-    """The organization-requires-2FA rule, for this user and session."""
+    """The organization-requires-2FA rule for this user and session: the one place the websocket
+    applies it, at connect and on every re-check (the shared 2FA gate belongs here)."""
     return is_mfa_enabled(user)
 
 
