@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from accounts import services
 from accounts.invitation_session import pop_invitation_token
 from accounts.models import Organization
+from accounts.realtime import sockets_close_for_session, sockets_recheck_for_user
 from accounts.tenancy import TenantModel
 from asterweb.errors import PermissionDeniedError
 
@@ -44,6 +45,9 @@ def on_user_logged_in(sender: Any, request: HttpRequest, user: User, **kwargs: A
 def on_user_logged_out(sender: Any, request: HttpRequest, user: User | None, **kwargs: Any) -> None:
     if user is not None:
         services.audit_record(action="auth.logout", actor=user, target=user)
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        sockets_close_for_session(session_key=session_key)
 
 
 @receiver(user_login_failed)
@@ -64,6 +68,7 @@ def on_user_login_failed(
 def _audit_account_event(action: str):
     def handler(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
         services.audit_record(action=action, actor=user, target=user)
+        sockets_recheck_for_user(user_id=user.pk)  # other sessions no longer match the password
 
     return handler
 
@@ -101,6 +106,7 @@ def on_email_changed(
 def _audit_mfa_event(verb: str):
     def handler(sender: Any, request: HttpRequest, user: User, authenticator: Any, **kwargs: Any) -> None:
         services.audit_record(action=f"mfa.{authenticator.type}_{verb}", actor=user, target=user)
+        sockets_recheck_for_user(user_id=user.pk)  # an organization may require what changed
 
     return handler
 

@@ -13,7 +13,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -37,7 +37,7 @@ from accounts.forms import (
 from accounts.invitation_session import remember_invitation_token
 from accounts.models import Invitation, Membership
 from accounts.roles import Role
-from asterweb.errors import ApplicationError
+from asterweb.errors import ApplicationError, NotFoundError
 from asterweb.view_helpers import action_then_redirect
 
 AUDIT_PAGE_SIZE = 50
@@ -98,6 +98,21 @@ def account_delete(request: HttpRequest) -> HttpResponse:
             return redirect("landing")
     blocking = services.users.sole_owned_organizations_with_others(user=request.user)
     return render(request, "accounts/account_delete.html", {"form": form, "blocking": blocking})
+
+
+@login_required
+@require_POST
+def session_end(request: HttpRequest, session_id: int) -> HttpResponse:
+    """End one of the user's sessions from the sessions page (allauth's list at /accounts/sessions/)."""
+    try:
+        ended = services.user_session_end(user=request.user, session_id=session_id)
+    except NotFoundError as error:
+        raise Http404(error.detail) from error
+    if ended.session_key == request.session.session_key:
+        logout(request)
+        return redirect("account_login")
+    messages.success(request, "That session is signed out.")
+    return redirect("usersessions_list")
 
 
 @login_required

@@ -25,6 +25,7 @@ from accounts.services.organizations import (
     organization_restore,
     organization_update,
 )
+from accounts.services.sessions import user_session_end, user_sessions_end
 from accounts.services.users import user_delete, user_set_theme, user_signed_in, user_signed_up
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "organization_update",
     "ownership_transfer",
     "user_delete",
+    "user_session_end",
+    "user_sessions_end",
     "user_set_theme",
     "user_signed_in",
     "user_signed_up",

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from accounts.events import member_data
 from accounts.models import Membership, Organization, User
+from accounts.realtime import sockets_recheck_for_user
 from accounts.roles import Role, role_at_least
 from accounts.selectors import organization_owner_count
 from accounts.services.api_keys import api_keys_revoke_for_member
@@ -54,6 +55,7 @@ def membership_change_role(
     previous = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    sockets_recheck_for_user(user_id=membership.user_id)
     audit_record(
         action="membership.role_changed",
         organization=organization,
@@ -85,6 +87,7 @@ def membership_remove(*, organization: Organization, actor_membership: Membershi
     _ensure_not_last_owner(
         organization=organization, membership=membership, message="The last owner cannot be removed."
     )
+    sockets_recheck_for_user(user_id=membership.user_id)
     audit_record(
         action="membership.removed",
         organization=organization,
@@ -107,6 +110,7 @@ def membership_leave(*, organization: Organization, membership: Membership) -> N
         membership=membership,
         message="You are the last owner: transfer ownership or delete the organization instead.",
     )
+    sockets_recheck_for_user(user_id=membership.user_id)
     audit_record(
         action="membership.left",
         organization=organization,
@@ -158,6 +162,8 @@ def ownership_transfer(
     new_owner.save(update_fields=["role"])
     actor_membership.role = Role.ADMIN
     actor_membership.save(update_fields=["role"])
+    for changed in (new_owner, actor_membership):
+        sockets_recheck_for_user(user_id=changed.user_id)
     audit_record(
         action="organization.ownership_transferred",
         organization=organization,

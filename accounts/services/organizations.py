@@ -11,6 +11,7 @@ from django.utils.text import slugify
 
 from accounts.events import organization_data
 from accounts.models import Membership, Organization, User
+from accounts.realtime import sockets_recheck_for_organization
 from accounts.roles import Role
 from accounts.services.audit import audit_record
 from asterweb.errors import ApplicationError, ConflictError
@@ -76,6 +77,8 @@ def organization_update(*, organization: Organization, actor: User, name: str, r
         organization.require_2fa = require_2fa
     if changes:
         organization.save(update_fields=["name", "require_2fa"])
+        if "require_2fa" in changes:
+            sockets_recheck_for_organization(organization_id=organization.pk)
         audit_record(
             action="organization.updated",
             organization=organization,
@@ -103,6 +106,7 @@ def organization_delete(*, organization: Organization, actor: User, confirm_slug
     organization.deleted_at = now
     organization.purge_after = now + timedelta(days=settings.ORGANIZATION_DELETION_GRACE_DAYS)
     organization.save(update_fields=["deleted_at", "purge_after"])
+    sockets_recheck_for_organization(organization_id=organization.pk)
     User.objects.filter(default_organization=organization).update(default_organization=None)
     audit_record(
         action="organization.deleted",

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import AuditEvent, Membership, Theme, User
+from accounts.realtime import sockets_recheck_for_user
 from accounts.request_context import current_request_meta
 from accounts.roles import Role
 from accounts.selectors import organization_owner_count
@@ -74,4 +75,5 @@ def user_delete(*, user: User) -> None:
         if alone and not organization.is_deleted:
             organization_delete(organization=organization, actor=user, confirm_slug=organization.slug)
     audit_record(action="user.deleted", actor=user, target=user, details={"email": user.email})
+    sockets_recheck_for_user(user_id=user.pk)
     user.delete()

@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
-from django.conf import settings
 from django.test import Client
 
 from accounts.services import audit_record
 from accounts.tests.second_factor import client_with_second_factor, enable_totp
+from accounts.tests.ws_support import connect as _connect
+from accounts.tests.ws_support import cookie_for, cookie_of
 from asterweb.asgi import application
 from asterweb.events import event_publish
 
 
 def _cookie_for(user, client: Client | None = None) -> bytes:
-    if client is None:
-        client = Client()
-        client.force_login(user)
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
-
-
-def _communicator(slug: str, cookie: bytes | None) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
-    if cookie:
-        headers.append((b"cookie", cookie))
-    return WebsocketCommunicator(application, f"/ws/o/{slug}/events/", headers=headers)
-
-
-async def _connect(slug: str, cookie: bytes | None) -> tuple[WebsocketCommunicator, bool, int | None]:
-    communicator = _communicator(slug, cookie)
-    connected, code = await communicator.connect()
-    return communicator, connected, code
+    return cookie_for(user) if client is None else cookie_of(client)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -58,8 +44,6 @@ def test_members_receive_events_their_role_may_see_with_their_sequence_numbers(t
         assert connected
         viewer_ws, connected, _ = await _connect(team.org.slug, viewer_cookie)
         assert connected
-        from channels.db import database_sync_to_async
-
         published = await database_sync_to_async(event_publish)(
             organization=team.org, type="member.removed", data={"member": {"id": 7}, "reason": "left"}
         )

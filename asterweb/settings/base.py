@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.usersessions",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -64,6 +65,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "accounts.middleware.OrganizationMiddleware",
     "asterweb.api_errors.ApiBodySizeMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -144,6 +146,11 @@ ACCOUNT_RATE_LIMITS = {
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "AsterAI"
 MFA_RECOVERY_CODE_COUNT = 10
+# The sessions page (/accounts/sessions/) lists each signed-in browser; ending one also closes its
+# websockets (accounts.adapters.UserSessionsAdapter). Tracking activity updates "last seen" on
+# every page load: one more database write per request, so it is off unless asked for.
+USERSESSIONS_ADAPTER = "accounts.adapters.UserSessionsAdapter"
+USERSESSIONS_TRACK_ACTIVITY = env.bool("USERSESSIONS_TRACK_ACTIVITY", default=False)
 
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AsterAI <no-reply@asterai.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -193,6 +200,11 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [REDIS_URL]},
     }
 }
+# Events websockets re-check the member's access this often (and at once when a service pushes a
+# re-check), so a revoked member, session or organization loses the feed within 5 s; a socket is
+# closed (code 4408: reconnect) at this age, which must stay below channels_redis' group_expiry (1 day).
+WEBSOCKET_RECHECK_SECONDS = env.float("WEBSOCKET_RECHECK_SECONDS", default=3.0)
+WEBSOCKET_MAX_AGE_SECONDS = env.int("WEBSOCKET_MAX_AGE_SECONDS", default=3600)
 
 # The demo login `make run` seeds (never used under production settings).
 DEMO_EMAIL = env.str("DEMO_EMAIL", default="demo@asterai.local")
