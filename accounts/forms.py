@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from allauth.account import forms as allauth_forms
+from allauth.core import context as allauth_context
 from django import forms
+from django.conf import settings
 
+from accounts.invitation_session import pending_invitation_in_session
 from accounts.models import Organization, Theme
 from accounts.roles import Role
 from asterweb.errors import ApplicationError
@@ -80,3 +84,21 @@ class AuditFilterForm(forms.Form):
 
 class ThemeForm(forms.Form):
     theme = forms.ChoiceField(choices=Theme.choices)
+
+
+class SignupForm(allauth_forms.SignupForm):
+    """allauth's sign-up form, plus: while sign-up is closed (``SIGNUP_OPEN=false``) only the
+    address a valid pending invitation in this session was sent to may sign up."""
+
+    def clean_email(self) -> str:
+        email = super().clean_email()
+        if settings.SIGNUP_OPEN or not email:
+            return email
+        invitation = pending_invitation_in_session(allauth_context.request)
+        if invitation is None:
+            raise forms.ValidationError("Sign-up is by invitation only: open the link in your invitation email.")
+        if invitation.email.lower() != email.lower():
+            raise forms.ValidationError(
+                f"This invitation was sent to {invitation.email}: sign up with that address.", code="not_invited"
+            )
+        return email

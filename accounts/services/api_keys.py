@@ -23,6 +23,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.limits import Limit, limit_check
 from accounts.models import ApiKey, Membership, Organization, Scope, User
 from accounts.roles import Role, role_at_least
 from accounts.services.audit import audit_record
@@ -32,7 +33,6 @@ KEY_PREFIX = "ak_live_"
 _ALPHABET = string.ascii_letters + string.digits
 _LOOKUP_LENGTH = 10
 _SECRET_LENGTH = 40
-MAX_KEYS_PER_MEMBER = 50
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.VIEWER: frozenset({Scope.READ}),
@@ -132,9 +132,7 @@ def api_key_create(
     allowed = effective_scopes(api_key_scopes=grantable_scopes, role=membership.role)
     clean_scopes = _clean_scopes(scopes, allowed)
     clean_cidrs = _clean_cidrs(allowed_cidrs or [])
-    active = ApiKey.objects.for_org(organization).filter(user=membership.user, revoked_at__isnull=True).count()
-    if active >= MAX_KEYS_PER_MEMBER:
-        raise ApplicationError(f"You already have {MAX_KEYS_PER_MEMBER} keys here: revoke one first.")
+    limit_check(organization=organization, user=membership.user, limit=Limit.API_KEYS_PER_MEMBER)
     prefix, secret = _new_secret()
     api_key = ApiKey.objects.create(
         organization=organization,

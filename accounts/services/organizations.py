@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.limits import Limit, limit_check
 from accounts.models import Membership, Organization, User
 from accounts.roles import Role
 from accounts.services.audit import audit_record
@@ -41,6 +42,7 @@ def organization_create(*, user: User, name: str, slug: str = "") -> Organizatio
             raise ConflictError("That address is taken.", fields={"slug": ["That address is taken."]})
     else:
         slug = _unique_slug(name)
+    limit_check(organization=None, user=user, limit=Limit.ORGANIZATIONS_PER_USER)
     try:
         with transaction.atomic():
             organization = Organization.objects.create(name=name, slug=slug)

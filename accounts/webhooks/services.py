@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from accounts.limits import Limit, limit_check
 from accounts.models import Organization, User
 from accounts.services.audit import audit_record
 from accounts.webhooks import ssrf
@@ -24,7 +25,6 @@ from asterweb.errors import ApplicationError, ConflictError, NotFoundError
 log = structlog.get_logger(__name__)
 
 SECRET_PREFIX = "whsec_"
-MAX_ENDPOINTS_PER_ORGANIZATION = 20
 MAX_URL_LENGTH = 2000
 MAX_DESCRIPTION_LENGTH = 200
 ROTATION_GRACE = timedelta(hours=24)
@@ -92,11 +92,7 @@ def webhook_endpoint_create(
     event_types = _clean_event_types(event_types or [])
     secret = _new_secret()
     with transaction.atomic():
-        if WebhookEndpoint.objects.for_org(organization).count() >= MAX_ENDPOINTS_PER_ORGANIZATION:
-            raise ConflictError(
-                f"An organization can have {MAX_ENDPOINTS_PER_ORGANIZATION} webhook endpoints: delete one first.",
-                code="too_many_endpoints",
-            )
+        limit_check(organization=organization, limit=Limit.WEBHOOK_ENDPOINTS)
         endpoint = WebhookEndpoint.objects.create(
             organization=organization,
             url=url,
