@@ -237,6 +237,10 @@ class ApiKeyQuerySet(TenantQuerySet):
         """The key a presented credential names (authentication happens before the organization is known)."""
         return self._mark_scoped(self.filter(prefix=prefix))
 
+    def for_user(self, user: User) -> Self:
+        """One user's keys across organizations (revoking them all after a password reset)."""
+        return self._mark_scoped(self.filter(user=user))
+
 
 class ApiKey(TenantModel):
     """A per-user credential for one organization. Only a keyed hash of the secret is stored;
@@ -257,6 +261,14 @@ class ApiKey(TenantModel):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_by_key = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The key whose request created this one: it never outlives or out-reaches it.",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
