@@ -18,7 +18,7 @@ from accounts.models import Organization, User
 from accounts.services.audit import audit_record
 from accounts.webhooks import ssrf
 from accounts.webhooks.events import EVENT_TYPES, TEST_EVENT, unknown_event_types
-from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent, url_host
 from asterweb import crypto
 from asterweb.errors import ApplicationError, ConflictError, NotFoundError
 
@@ -74,7 +74,8 @@ def _own(organization: Organization, endpoint: WebhookEndpoint) -> None:
 
 
 def _describe(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    return {"url": endpoint.url, "event_types": endpoint.event_types or ["*"], "active": endpoint.active}
+    """What the audit log keeps about an endpoint: the host, never the URL (it may hold a secret)."""
+    return {"host": endpoint.host, "event_types": endpoint.event_types or ["*"], "active": endpoint.active}
 
 
 def webhook_endpoint_create(
@@ -137,7 +138,10 @@ def webhook_endpoint_update(
         endpoint = WebhookEndpoint.objects.for_org(organization).select_for_update().get(pk=endpoint.pk)
         for field, value in new_values.items():
             if getattr(endpoint, field) != value:
-                changes[field] = {"from": getattr(endpoint, field), "to": value}
+                if field == "url":  # the audit log keeps hosts, never URLs
+                    changes["host"] = {"from": endpoint.host, "to": url_host(value)}
+                else:
+                    changes[field] = {"from": getattr(endpoint, field), "to": value}
                 setattr(endpoint, field, value)
         if not changes:
             return endpoint
