@@ -98,6 +98,10 @@ class InvitationCreateSerializer(StrictSerializer):
 
 class AuditEventSerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_label")
+    ip = serializers.IPAddressField(
+        source="ip_for_tenant", allow_null=True, help_text="Null for support staff's actions (never shown)."
+    )
+    user_agent = serializers.CharField(source="user_agent_for_tenant", help_text="Empty for support staff's actions.")
 
     class Meta:
         model = AuditEvent

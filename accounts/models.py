@@ -207,6 +207,11 @@ class AuditEvent(TenantModel):
     target_label = models.CharField(max_length=254, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    by_support = models.BooleanField(
+        default=False,
+        help_text="Support staff acted in an organization they do not belong to: the organization's "
+        "members do not see the IP address and user agent.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
@@ -222,6 +227,15 @@ class AuditEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label or 'system'}"
+
+    @property
+    def ip_for_tenant(self) -> str | None:
+        """The IP address as the organization's own audit log shows it (support staff's: hidden)."""
+        return None if self.by_support else self.ip
+
+    @property
+    def user_agent_for_tenant(self) -> str:
+        return "" if self.by_support else self.user_agent
 
 
 class Scope(models.TextChoices):

@@ -431,8 +431,8 @@ def org_audit_export(request: HttpRequest) -> HttpResponse:
                     event.target_type,
                     event.target_id,
                     event.target_label,
-                    event.ip or "",
-                    event.user_agent,
+                    event.ip_for_tenant or "",
+                    event.user_agent_for_tenant,
                     json.dumps(event.details, sort_keys=True),
                 )
             )
