@@ -32,6 +32,7 @@ urlpatterns = [
     path("invitations/<str:token>/accept/", views.invitation_accept, name="invitation_accept"),
     path("invitations/<str:token>/decline/", views.invitation_decline, name="invitation_decline"),
     path("account/security/", views.account_security, name="account_security"),
+    path("account/api-keys/revoke-all/", views.account_api_keys_revoke_all, name="account_api_keys_revoke_all"),
     path("account/delete/", views.account_delete, name="account_delete"),
     path("account/theme/", views.theme_set, name="theme_set"),
 ]

@@ -120,7 +120,11 @@ LOGIN_REDIRECT_URL = "app_home"
 
 # django-allauth: email-only accounts, mandatory verification, TOTP + recovery codes.
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
-ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+ACCOUNT_FORMS = {
+    "signup": "accounts.forms.SignupForm",
+    "reset_password_from_key": "accounts.forms.ResetPasswordKeyForm",
+    "change_password": "accounts.forms.ChangePasswordForm",
+}
 SIGNUP_OPEN = env.bool("SIGNUP_OPEN", default=True)  # false: invitation-only deployments
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -145,6 +149,10 @@ ACCOUNT_RATE_LIMITS = {
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "AsterAI"
 MFA_RECOVERY_CODE_COUNT = 10
+MFA_FORMS = {
+    "deactivate_totp": "accounts.forms.DeactivateTOTPForm",
+    "generate_recovery_codes": "accounts.forms.GenerateRecoveryCodesForm",
+}
 
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AsterAI <no-reply@asterai.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
