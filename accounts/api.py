@@ -98,6 +98,10 @@ class InvitationCreateSerializer(StrictSerializer):
 
 class AuditEventSerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_label")
+    ip = serializers.IPAddressField(
+        source="ip_for_tenant", allow_null=True, help_text="Null for support staff's actions (never shown)."
+    )
+    user_agent = serializers.CharField(source="user_agent_for_tenant", help_text="Empty for support staff's actions.")
 
     class Meta:
         model = AuditEvent
@@ -400,9 +404,11 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organi
     retrieve=extend_schema(summary="Get an API key", responses={200: ApiKeySerializer, **error_responses()}),
     create=extend_schema(
         summary="Create an API key",
-        description="The full key is in the response's `key` and is never shown again.",
+        description="The full key is in the response's `key` and is never shown again. A key created with an "
+        "API key gets no more than that key: its scopes, no later expiry (its expiry when none is given) and "
+        "networks within its IP allow-list (its list when none is given); revoking it revokes this one too.",
         request=ApiKeyCreateSerializer,
-        responses={201: ApiKeyIssuedSerializer, **error_responses(400)},
+        responses={201: ApiKeyIssuedSerializer, **error_responses(400, 403, 409)},
         examples=[
             OpenApiExample(
                 "A read-only key for a dashboard",
@@ -414,11 +420,18 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organi
     rotate=extend_schema(
         summary="Rotate an API key",
         description="Issues a new secret for the same key; the previous secret keeps working for the rotation "
-        "grace period (`previous_secret_valid_until`).",
+        "grace period (`previous_secret_valid_until`). Safe to retry: rotating again within that period keeps "
+        "the same previous secret and deadline, replacing only the newest secret. With an API key, a key may "
+        "rotate itself; rotating another needs the admin scope.",
         request=None,
-        responses={200: ApiKeyIssuedSerializer, **error_responses(400)},
+        responses={200: ApiKeyIssuedSerializer, **error_responses(400, 403)},
     ),
-    destroy=extend_schema(summary="Revoke an API key", responses={204: None, **error_responses()}),
+    destroy=extend_schema(
+        summary="Revoke an API key",
+        description="Keys created with this key are revoked too. With an API key, a key may revoke itself; "
+        "revoking another needs the admin scope.",
+        responses={204: None, **error_responses(403)},
+    ),
 )
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, OrganizationViewSet):
     model = ApiKey
@@ -450,6 +463,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
             membership=self.membership,
             grantable_scopes=self.scopes,
             created_with_second_factor=self.credential_passed_second_factor(),
+            acting_key=self._acting_key(),
             **body.validated_data,
         )
         return Response(_issued(issued), status=status.HTTP_201_CREATED)
@@ -463,12 +477,22 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
             membership=self.membership,
             api_key=api_key,
             grantable_scopes=self.scopes,
+            acting_key=self._acting_key(),
         )
         return Response(_issued(issued))
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
-        api_key_revoke(organization=self.organization, membership=self.membership, api_key=self.get_object())
+        api_key_revoke(
+            organization=self.organization,
+            membership=self.membership,
+            api_key=self.get_object(),
+            acting_key=self._acting_key(),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _acting_key(self) -> ApiKey | None:
+        """The key this request authenticates with (None for a browser session)."""
+        return self.request.auth if isinstance(self.request.auth, ApiKey) else None
 
 
 router = SimpleRouter()

@@ -1,6 +1,9 @@
-"""System checks that keep the tenancy rules structural."""
+"""System checks that keep the tenancy rules structural and the client-IP policy configured."""
+
+import ipaddress
 
 from django.apps import apps
+from django.conf import settings
 from django.core import checks
 
 from accounts.tenancy import TenantModel, TenantOrPublicModel, TenantOrPublicQuerySet, TenantQuerySet
@@ -61,3 +64,37 @@ def _unscoped_default_manager(model, base: str, check_id: str) -> checks.Error:
         obj=model,
         id=check_id,
     )
+
+
+@checks.register(checks.Tags.security)
+def check_trusted_proxies_are_networks(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    errors = []
+    for cidr in settings.TRUSTED_PROXIES:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            errors.append(
+                checks.Error(
+                    f"TRUSTED_PROXIES holds “{cidr}”, which is not an IP address or CIDR range.",
+                    hint="List the reverse proxies' addresses, e.g. TRUSTED_PROXIES=172.30.42.10/32.",
+                    id="accounts.E004",
+                )
+            )
+    return errors
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_trusted_proxies_set_in_production(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Behind a reverse proxy with no TRUSTED_PROXIES, every request seems to come from the proxy:
+    IP allow-lists, per-IP rate limits, audit IPs and new-sign-in notices all see one address."""
+    if settings.TRUSTED_PROXIES:
+        return []
+    return [
+        checks.Warning(
+            "TRUSTED_PROXIES is empty: behind a reverse proxy, API-key IP allow-lists, per-IP rate limits, "
+            "audit IPs and new-sign-in notices all see the proxy's address.",
+            hint="Set TRUSTED_PROXIES to the reverse proxy's address(es). Silence accounts.W001 only if "
+            "clients reach the application directly.",
+            id="accounts.W001",
+        )
+    ]

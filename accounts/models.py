@@ -208,6 +208,11 @@ class AuditEvent(TenantModel):
     target_label = models.CharField(max_length=254, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    by_support = models.BooleanField(
+        default=False,
+        help_text="Support staff acted in an organization they do not belong to: the organization's "
+        "members do not see the IP address and user agent.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
@@ -223,6 +228,15 @@ class AuditEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label or 'system'}"
+
+    @property
+    def ip_for_tenant(self) -> str | None:
+        """The IP address as the organization's own audit log shows it (support staff's: hidden)."""
+        return None if self.by_support else self.ip
+
+    @property
+    def user_agent_for_tenant(self) -> str:
+        return "" if self.by_support else self.user_agent
 
 
 EVENT_ID_PREFIX = "evt_"
@@ -279,6 +293,10 @@ class ApiKeyQuerySet(TenantQuerySet):
         """The key a presented credential names (authentication happens before the organization is known)."""
         return self._mark_scoped(self.filter(prefix=prefix))
 
+    def for_user(self, user: User) -> Self:
+        """One user's keys across organizations (revoking them all after a password reset)."""
+        return self._mark_scoped(self.filter(user=user))
+
 
 class ApiKey(TenantModel):
     """A per-user credential for one organization. Only a keyed hash of the secret is stored;
@@ -303,6 +321,14 @@ class ApiKey(TenantModel):
         default=False,
         help_text="Created from a session that passed a second factor (or by such a key): "
         "only these keys work in organizations that require 2FA.",
+    )
+    created_by_key = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The key whose request created this one: it never outlives or out-reaches it.",
     )
 
     objects = ApiKeyQuerySet.as_manager()

@@ -11,12 +11,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.forms import BooleanField
 from django.http import HttpRequest
 
 from accounts import services
+from accounts.forms import REVOKE_API_KEYS_FIELD
 from accounts.invitation_session import pop_invitation_token
 from accounts.models import Organization
 from accounts.realtime import sockets_close_for_session, sockets_recheck_for_user
+from accounts.services.api_keys import api_keys_revoke_for_user
 from accounts.tenancy import TenantModel
 from asterweb.errors import PermissionDeniedError
 
@@ -107,8 +110,19 @@ def _audit_mfa_event(verb: str):
     def handler(sender: Any, request: HttpRequest, user: User, authenticator: Any, **kwargs: Any) -> None:
         services.audit_record(action=f"mfa.{authenticator.type}_{verb}", actor=user, target=user)
         sockets_recheck_for_user(user_id=user.pk)  # an organization may require what changed
+        if verb in ("removed", "reset"):
+            _revoke_api_keys_if_asked(request, user, reason=f"mfa_{authenticator.type}_{verb}")
 
     return handler
+
+
+def _revoke_api_keys_if_asked(request: HttpRequest | None, user: User, *, reason: str) -> None:
+    """The 2FA forms (accounts.forms.DeactivateTOTPForm, GenerateRecoveryCodesForm) offer to
+    revoke every key; allauth's views have no save hook, so the ticked box is acted on here."""
+    if request is None or request.method != "POST":
+        return
+    if BooleanField(required=False).to_python(request.POST.get(REVOKE_API_KEYS_FIELD)):
+        api_keys_revoke_for_user(user=user, reason=reason)
 
 
 for _signal, _verb in [

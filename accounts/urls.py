@@ -33,6 +33,7 @@ urlpatterns = [
     path("invitations/<str:token>/decline/", views.invitation_decline, name="invitation_decline"),
     path("account/security/", views.account_security, name="account_security"),
     path("account/sessions/<int:session_id>/end/", views.session_end, name="account_session_end"),
+    path("account/api-keys/revoke-all/", views.account_api_keys_revoke_all, name="account_api_keys_revoke_all"),
     path("account/delete/", views.account_delete, name="account_delete"),
     path("account/theme/", views.theme_set, name="theme_set"),
 ]

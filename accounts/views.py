@@ -37,6 +37,7 @@ from accounts.forms import (
 from accounts.invitation_session import remember_invitation_token
 from accounts.models import Invitation, Membership
 from accounts.roles import Role
+from accounts.services.api_keys import api_keys_active_count, api_keys_revoke_for_user
 from asterweb.errors import ApplicationError, NotFoundError
 from asterweb.view_helpers import action_then_redirect
 
@@ -80,7 +81,20 @@ def organization_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def account_security(request: HttpRequest) -> HttpResponse:
     events = selectors.audit_events_for_user(user=request.user)
-    return render(request, "accounts/security.html", {"events": events})
+    context = {"events": events, "active_api_keys": api_keys_active_count(user=request.user)}
+    return render(request, "accounts/security.html", context)
+
+
+@login_required
+@reauthentication_before_post
+def account_api_keys_revoke_all(request: HttpRequest) -> HttpResponse:
+    """Revoke every API key the user holds, in every organization (after a suspected compromise).
+    A GET (back from the password prompt) returns to the security page to submit again."""
+    if request.method != "POST":
+        return redirect("account_security")
+    count = api_keys_revoke_for_user(user=request.user, reason="revoked_by_user")
+    messages.success(request, f"Revoked all your API keys ({count}): programs using them stop working now.")
+    return redirect("account_security")
 
 
 @login_required
@@ -449,8 +463,8 @@ def org_audit_export(request: HttpRequest) -> HttpResponse:
                     event.target_type,
                     event.target_id,
                     event.target_label,
-                    event.ip or "",
-                    event.user_agent,
+                    event.ip_for_tenant or "",
+                    event.user_agent_for_tenant,
                     json.dumps(event.details, sort_keys=True),
                 )
             )

@@ -38,3 +38,26 @@ class UpstreamError(ApplicationError):
 
     status_code = 502
     code = "upstream_unavailable"
+
+
+class LimitExceeded(ConflictError):
+    """An action would take a quota (a plan's entitlement, or the deployment's setting until
+    billing answers) past what is allowed; ``limit`` names which, ``allowed`` says how much."""
+
+    code = "limit_exceeded"
+
+    def __init__(self, detail: str, *, limit: str, allowed: int):
+        super().__init__(detail)
+        self.limit = limit
+        self.allowed = allowed
+
+
+class RateLimited(ApplicationError):
+    """Too many of one action in a time window; ``retry_after`` is the seconds until it is allowed again."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int, fields: dict[str, list[str]] | None = None):
+        super().__init__(detail, fields=fields)
+        self.retry_after = retry_after

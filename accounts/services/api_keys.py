@@ -23,6 +23,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.limits import Limit, limit_check
 from accounts.models import ApiKey, Membership, Organization, Scope, User
 from accounts.roles import Role, role_at_least
 from accounts.services.audit import audit_record
@@ -32,7 +33,6 @@ KEY_PREFIX = "ak_live_"
 _ALPHABET = string.ascii_letters + string.digits
 _LOOKUP_LENGTH = 10
 _SECRET_LENGTH = 40
-MAX_KEYS_PER_MEMBER = 50
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.VIEWER: frozenset({Scope.READ}),
@@ -111,6 +111,55 @@ def _clean_cidrs(cidrs: list[str]) -> list[str]:
     return cleaned
 
 
+def _beyond_parent(message: str, field: str) -> PermissionDeniedError:
+    return PermissionDeniedError(message, code="beyond_parent_key", fields={field: [message]})
+
+
+def _within_parent(parent: ApiKey, expires_at: datetime | None, cidrs: list[str]) -> tuple[datetime | None, list[str]]:
+    """A key made with a key can neither outlive nor out-reach it: it expires no later than its
+    parent (inheriting the parent's expiry when none is asked) and is usable only from networks
+    inside the parent's allow-list (inheriting the list when none is given)."""
+    if parent.expires_at is not None:
+        if expires_at is None:
+            expires_at = parent.expires_at
+        elif expires_at > parent.expires_at:
+            raise _beyond_parent(
+                "A key created with an API key cannot outlive it: "
+                f"expire it by {parent.expires_at:%Y-%m-%d %H:%M} UTC.",
+                "expires_at",
+            )
+    if parent.allowed_cidrs:
+        if not cidrs:
+            return expires_at, list(parent.allowed_cidrs)
+        parents = [ipaddress.ip_network(cidr) for cidr in parent.allowed_cidrs]
+        outside = [
+            cidr
+            for cidr in cidrs
+            if not any(
+                network.version == ipaddress.ip_network(cidr).version and ipaddress.ip_network(cidr).subnet_of(network)
+                for network in parents
+            )
+        ]
+        if outside:
+            raise _beyond_parent(
+                f"A key created with an API key can only be used from within its allow-list; "
+                f"outside it: {', '.join(outside)}.",
+                "allowed_cidrs",
+            )
+    return expires_at, cidrs
+
+
+def _ensure_may_manage(*, api_key: ApiKey, acting_key: ApiKey | None, role: str) -> None:
+    """A key may rotate or revoke itself; managing any other key with a key needs the admin scope."""
+    if acting_key is None or acting_key.pk == api_key.pk:
+        return
+    if Scope.ADMIN not in effective_scopes(api_key_scopes=acting_key.scopes, role=role):
+        raise PermissionDeniedError(
+            "An API key may only rotate or revoke itself; managing other keys needs the admin scope.",
+            code="admin_scope_required",
+        )
+
+
 @transaction.atomic
 def api_key_create(
     *,
@@ -121,10 +170,12 @@ def api_key_create(
     expires_at: datetime | None = None,
     allowed_cidrs: list[str] | None = None,
     grantable_scopes: frozenset[str] | None = None,
+    acting_key: ApiKey | None = None,
     created_with_second_factor: bool = False,
 ) -> IssuedKey:
     """Issue a key for the member in this organization. The returned secret is shown once.
     ``grantable_scopes`` limits the key further when the request itself is scoped (an API key);
+    a key created with ``acting_key`` stays within its expiry and allow-list, and dies with it;
     ``created_with_second_factor`` says the creating credential passed a second factor, without
     which the key does not work in organizations that require 2FA."""
     name = name.strip()
@@ -133,11 +184,13 @@ def api_key_create(
     if expires_at is not None and expires_at <= timezone.now():
         raise ApplicationError("The expiry must be in the future.", fields={"expires_at": ["Must be in the future."]})
     allowed = effective_scopes(api_key_scopes=grantable_scopes, role=membership.role)
+    if acting_key is not None:
+        allowed &= frozenset(acting_key.scopes)
     clean_scopes = _clean_scopes(scopes, allowed)
     clean_cidrs = _clean_cidrs(allowed_cidrs or [])
-    active = ApiKey.objects.for_org(organization).filter(user=membership.user, revoked_at__isnull=True).count()
-    if active >= MAX_KEYS_PER_MEMBER:
-        raise ApplicationError(f"You already have {MAX_KEYS_PER_MEMBER} keys here: revoke one first.")
+    if acting_key is not None:
+        expires_at, clean_cidrs = _within_parent(acting_key, expires_at, clean_cidrs)
+    limit_check(organization=organization, user=membership.user, limit=Limit.API_KEYS_PER_MEMBER)
     prefix, secret = _new_secret()
     api_key = ApiKey.objects.create(
         organization=organization,
@@ -149,6 +202,7 @@ def api_key_create(
         allowed_cidrs=clean_cidrs,
         expires_at=expires_at,
         created_with_second_factor=created_with_second_factor,
+        created_by_key=acting_key,
     )
     audit_record(
         action="api_key.created",
@@ -162,6 +216,7 @@ def api_key_create(
             "allowed_cidrs": clean_cidrs,
             "expires_at": expires_at.isoformat() if expires_at else None,
             "created_with_second_factor": created_with_second_factor,
+            "created_by_key": acting_key.prefix if acting_key else None,
         },
     )
     return IssuedKey(api_key=api_key, secret=secret)
@@ -174,19 +229,25 @@ def api_key_rotate(
     membership: Membership,
     api_key: ApiKey,
     grantable_scopes: frozenset[str] | None = None,
+    acting_key: ApiKey | None = None,
 ) -> IssuedKey:
     """A new secret for the same key. The previous one keeps working for
-    ``API_KEY_ROTATION_GRACE_HOURS`` so deployed programs can switch over."""
+    ``API_KEY_ROTATION_GRACE_HOURS`` so deployed programs can switch over. Safe to retry: while
+    an earlier secret is still in its grace period it stays the previous one (with its deadline),
+    so a client that timed out and rotates again is never cut off from the secret it runs with;
+    only the secret the lost answer carried is replaced."""
     if api_key.user_id != membership.user_id:
         raise PermissionDeniedError("Only the key's owner can rotate it.")
+    _ensure_may_manage(api_key=api_key, acting_key=acting_key, role=membership.role)
     _ensure_within(api_key.scopes, effective_scopes(api_key_scopes=grantable_scopes, role=membership.role))
     api_key = ApiKey.objects.for_org(organization).select_for_update().get(pk=api_key.pk)
     if not api_key.is_active:
         raise ApplicationError("A revoked or expired key cannot be rotated.", code="key_inactive")
     secret = _secret_for_prefix(api_key.prefix)
     now = timezone.now()
-    api_key.previous_secret_hash = api_key.secret_hash
-    api_key.previous_secret_valid_until = now + timedelta(hours=settings.API_KEY_ROTATION_GRACE_HOURS)
+    if not (api_key.previous_secret_valid_until and api_key.previous_secret_valid_until > now):
+        api_key.previous_secret_hash = api_key.secret_hash
+        api_key.previous_secret_valid_until = now + timedelta(hours=settings.API_KEY_ROTATION_GRACE_HOURS)
     api_key.secret_hash = api_key_hash(secret)
     api_key.rotated_at = now
     api_key.save(update_fields=["previous_secret_hash", "previous_secret_valid_until", "secret_hash", "rotated_at"])
@@ -201,37 +262,69 @@ def api_key_rotate(
 
 
 @transaction.atomic
-def api_key_revoke(*, organization: Organization, membership: Membership, api_key: ApiKey) -> ApiKey:
-    """Its owner, or an organization admin, revokes a key: it stops working at once."""
+def api_key_revoke(
+    *, organization: Organization, membership: Membership, api_key: ApiKey, acting_key: ApiKey | None = None
+) -> ApiKey:
+    """Its owner, or an organization admin, revokes a key: it stops working at once, and so do
+    the keys created with it (and theirs)."""
     if api_key.user_id != membership.user_id and not role_at_least(membership.role, Role.ADMIN):
         raise PermissionDeniedError("Only the key's owner or an admin can revoke it.")
+    _ensure_may_manage(api_key=api_key, acting_key=acting_key, role=membership.role)
     if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
-        audit_record(
-            action="api_key.revoked",
-            organization=organization,
-            actor=membership.user,
-            target=api_key,
-            details={"prefix": api_key.prefix, "owner": api_key.user.email},
-        )
+        _revoke(api_key, actor=membership.user, details={"owner": api_key.user.email})
+    _revoke_descendants(organization=organization, parent=api_key, actor=membership.user)
     return api_key
+
+
+def _revoke(api_key: ApiKey, *, actor: User | None, details: dict) -> None:
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    audit_record(
+        action="api_key.revoked",
+        organization=api_key.organization,
+        actor=actor,
+        target=api_key,
+        details={"prefix": api_key.prefix, **details},
+    )
+
+
+def _revoke_descendants(*, organization: Organization, parent: ApiKey, actor: User | None) -> None:
+    parents = [parent]
+    while parents:
+        children = list(
+            ApiKey.objects.for_org(organization)
+            .filter(created_by_key__in=parents, revoked_at__isnull=True)
+            .select_related("user", "organization")
+        )
+        for child in children:
+            _revoke(child, actor=actor, details={"owner": child.user.email, "reason": "parent_revoked"})
+        parents = children
 
 
 def api_keys_revoke_for_member(*, organization: Organization, user: User, actor: User | None) -> int:
     """Revoke every key a departing member holds in the organization."""
     keys = list(ApiKey.objects.for_org(organization).filter(user=user, revoked_at__isnull=True))
-    now = timezone.now()
     for api_key in keys:
-        api_key.revoked_at = now
-        api_key.save(update_fields=["revoked_at"])
-        audit_record(
-            action="api_key.revoked",
-            organization=organization,
-            actor=actor,
-            target=api_key,
-            details={"prefix": api_key.prefix, "owner": user.email, "reason": "member_removed"},
-        )
+        api_key.organization = organization
+        _revoke(api_key, actor=actor, details={"owner": user.email, "reason": "member_removed"})
+    return len(keys)
+
+
+def api_keys_active_count(*, user: User) -> int:
+    """How many working keys the user holds, across their organizations."""
+    now = timezone.now()
+    return ApiKey.objects.for_user(user).filter(revoked_at__isnull=True).exclude(expires_at__lte=now).count()
+
+
+@transaction.atomic
+def api_keys_revoke_for_user(*, user: User, reason: str) -> int:
+    """Revoke every key the user holds in every organization (offered after a password or 2FA
+    reset, and on the security page): each is audited in its organization, the whole in the
+    user's own history."""
+    keys = list(ApiKey.objects.for_user(user).filter(revoked_at__isnull=True).select_related("organization"))
+    for api_key in keys:
+        _revoke(api_key, actor=user, details={"owner": user.email, "reason": reason})
+    audit_record(action="api_key.revoked_all", actor=user, target=user, details={"count": len(keys), "reason": reason})
     return len(keys)
 
 

@@ -8,7 +8,7 @@ import structlog
 from django.db import models
 
 from accounts.events import audit_data
-from accounts.models import AuditEvent, Organization, User
+from accounts.models import AuditEvent, Membership, Organization, User
 from accounts.request_context import current_api_key_id, current_request_meta
 from asterweb.events import event_publish
 from asterweb.logging import REDACTED, redact_secrets
@@ -19,6 +19,13 @@ log = structlog.get_logger(__name__)
 def _without_secrets(details: dict[str, Any]) -> dict[str, Any]:
     cleaned = redact_secrets(None, "", dict(details))
     return {key: value for key, value in cleaned.items() if value != REDACTED}
+
+
+def _is_support(actor: User | None, organization: Organization | None) -> bool:
+    """Staff acting in an organization they are no member of (through the admin): support."""
+    if actor is None or not actor.is_staff or organization is None or organization.pk is None:
+        return False
+    return not Membership.objects.for_org(organization).filter(user=actor).exists()
 
 
 def audit_record(
@@ -47,6 +54,7 @@ def audit_record(
         target_label=(target_label or (str(target) if target is not None else ""))[:254],
         ip=meta.ip if meta else None,
         user_agent=meta.user_agent if meta else "",
+        by_support=_is_support(actor, organization),
         details=_without_secrets(details or {}),
     )
     log.info("audit", action=action, audit_event_id=event.pk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.events import member_data
+from accounts.limits import Limit, limit_check
 from accounts.models import Membership, Organization, User
 from accounts.realtime import sockets_recheck_for_user
 from accounts.roles import Role, role_at_least
@@ -52,6 +53,8 @@ def membership_change_role(
             membership=membership,
             message="An organization needs an owner: make someone else owner first.",
         )
+    if role == Role.OWNER:
+        limit_check(organization=None, user=membership.user, limit=Limit.ORGANIZATIONS_PER_USER)
     previous = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
@@ -125,12 +128,14 @@ def membership_leave(*, organization: Organization, membership: Membership) -> N
 
 @transaction.atomic
 def membership_add(*, organization: Organization, user: User, role: str) -> Membership:
-    """Make ``user`` a member (used by invitation acceptance)."""
-    membership, created = Membership.objects.for_org(organization).get_or_create(
-        user=user, defaults={"role": role, "organization": organization}
-    )
-    if not created:
-        return membership
+    """Make ``user`` a member (used by invitation acceptance); takes a seat."""
+    existing = Membership.objects.for_org(organization).filter(user=user).first()
+    if existing is not None:
+        return existing
+    limit_check(organization=organization, limit=Limit.SEATS)
+    if role == Role.OWNER:
+        limit_check(organization=None, user=user, limit=Limit.ORGANIZATIONS_PER_USER)
+    membership = Membership.objects.create(organization=organization, user=user, role=role)
     if user.default_organization_id is None:
         user.default_organization = organization
         user.save(update_fields=["default_organization"])
@@ -150,13 +155,17 @@ def membership_add(*, organization: Organization, user: User, role: str) -> Memb
 def ownership_transfer(
     *, organization: Organization, actor_membership: Membership, new_owner: Membership
 ) -> Membership:
-    """Make another member the owner; the previous owner stays on as an admin."""
-    if actor_membership.role != Role.OWNER:
-        raise PermissionDeniedError("Only an owner can transfer ownership.")
+    """Make another member the owner; the previous owner stays on as an admin. Roles are read
+    again under the organization's lock, so of two concurrent transfers only the first happens."""
     if new_owner.pk == actor_membership.pk:
         raise ApplicationError("Choose another member to become owner.", fields={"member": ["Choose another member."]})
     _lock_memberships(organization)
+    actor_membership.refresh_from_db()
     new_owner.refresh_from_db()
+    if actor_membership.role != Role.OWNER:
+        raise PermissionDeniedError("Only an owner can transfer ownership.")
+    if new_owner.role != Role.OWNER:
+        limit_check(organization=None, user=new_owner.user, limit=Limit.ORGANIZATIONS_PER_USER)
     previous_role = new_owner.role
     new_owner.role = Role.OWNER
     new_owner.save(update_fields=["role"])

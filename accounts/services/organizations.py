@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.events import organization_data
+from accounts.limits import Limit, limit_check
 from accounts.models import Membership, Organization, User
 from accounts.realtime import sockets_recheck_for_organization
 from accounts.roles import Role
@@ -42,6 +43,7 @@ def organization_create(*, user: User, name: str, slug: str = "") -> Organizatio
             raise ConflictError("That address is taken.", fields={"slug": ["That address is taken."]})
     else:
         slug = _unique_slug(name)
+    limit_check(organization=None, user=user, limit=Limit.ORGANIZATIONS_PER_USER)
     try:
         with transaction.atomic():
             organization = Organization.objects.create(name=name, slug=slug)

@@ -4,6 +4,7 @@ notices and deleting an account."""
 from __future__ import annotations
 
 from allauth.account.adapter import get_adapter
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -18,9 +19,10 @@ from asterweb.errors import ApplicationError, ConflictError
 
 
 def user_signed_up(*, user: User) -> None:
-    """Give a new user their first organization (not when they joined through an invitation)."""
+    """Give a new user their first organization: not when they joined through an invitation, and
+    never while sign-up is closed (an invitation that went stale during sign-up leaves them in none)."""
     audit_record(action="user.signed_up", actor=user, target=user)
-    if not Membership.objects.for_user(user).exists():
+    if settings.SIGNUP_OPEN and not Membership.objects.for_user(user).exists():
         organization_create(user=user, name=first_organization_name(user))
 
 

@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from accounts.models import Membership
+from accounts.models import ApiKey, Membership
 from accounts.roles import Role
 from accounts.services.audit import audit_record
 from accounts.tests.api_helpers import (
@@ -124,10 +124,14 @@ def _audit_event_of(team: Team, actor: Any) -> dict[str, Any]:
 
 
 def _api_key_of(team: Team, actor: Any) -> dict[str, Any]:
-    """A read-only key of the actor (a viewer may rotate or revoke it), else of the owner."""
-    member = Membership.objects.for_org(team.org).filter(user=actor).exists()
-    issued = issue_key(team.org, actor if member else team.owner, scopes=["read"], name="walker target")
-    return {"pk": issued.api_key.pk}
+    """The actor's newest key here: the one a key-authenticated walker request uses (a key may
+    rotate or revoke itself; other keys need the admin scope). Else a new read-only key of the
+    actor (a viewer may rotate or revoke it), or of the owner for a non-member."""
+    holder = actor if Membership.objects.for_org(team.org).filter(user=actor).exists() else team.owner
+    newest = ApiKey.objects.for_org(team.org).filter(user=holder, revoked_at__isnull=True).order_by("-pk").first()
+    if newest is not None:
+        return {"pk": newest.pk}
+    return {"pk": issue_key(team.org, holder, scopes=["read"], name="walker target").api_key.pk}
 
 
 def _webhook_endpoint_of(team: Team, actor: Any) -> dict[str, Any]:

@@ -350,3 +350,32 @@ def test_the_csv_export_filters_by_an_inclusive_date_range(team, client_for):
     rows = _export(client_for(team.admin), team, since="2026-03-10", until="2026-03-12")
     header, body = rows[0], rows[1:]
     assert [row[header.index("action")] for row in body] == ["last.day", "first.day"]
+
+
+# --- support staff's address stays with support -------------------------------------------------
+
+
+def test_support_staffs_ip_and_user_agent_are_hidden_from_the_organizations_audit_log(team, client_for):
+    from accounts import request_context
+    from accounts.tests.factories import UserFactory
+
+    def acting_from(ip: str, user_agent: str, **event):
+        token = request_context._current.set(request_context.RequestMeta(ip=ip, user_agent=user_agent))
+        try:
+            return audit_record(organization=team.org, target=team.org, **event)
+        finally:
+            request_context._current.reset(token)
+
+    staff = UserFactory(is_staff=True)  # support: staff, and no member of the organization
+    acting_from("192.0.2.77", "SupportDesk/9", action="organization.restored", actor=staff)
+    acting_from("198.51.100.5", "MemberBrowser/1", action="organization.updated", actor=team.owner)
+
+    client = client_for(team.admin)
+    page = client.get(reverse("org_audit", args=[team.org.slug])).content.decode()
+    export = b"".join(client.get(reverse("org_audit_export", args=[team.org.slug])).streaming_content).decode()
+    api = json.dumps(client.get(reverse("audit-event-list", kwargs={"org_slug": team.org.slug})).json())
+    for shown in (page, export, api):
+        assert "192.0.2.77" not in shown and "SupportDesk/9" not in shown
+        assert "198.51.100.5" in shown and "MemberBrowser/1" in shown
+    stored = AuditEvent.objects.for_org(team.org).get(action="organization.restored")
+    assert (stored.ip, stored.user_agent, stored.by_support) == ("192.0.2.77", "SupportDesk/9", True)

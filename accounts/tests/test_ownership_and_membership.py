@@ -14,10 +14,16 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Invitation, Membership, Organization, User
 from accounts.roles import Role
-from accounts.services import membership_leave, organization_create, organization_delete, user_delete
+from accounts.services import (
+    membership_leave,
+    organization_create,
+    organization_delete,
+    ownership_transfer,
+    user_delete,
+)
 from accounts.tasks import organizations_purge_due
 from accounts.tests.factories import PASSWORD, InvitationFactory, MembershipFactory
-from asterweb.errors import ConflictError
+from asterweb.errors import ConflictError, PermissionDeniedError
 
 pytestmark = pytest.mark.django_db
 
@@ -105,6 +111,23 @@ def test_a_wrong_password_at_reauthentication_transfers_nothing(team, client_for
     assert response.status_code == 200
     assert _roles(team) == before
     assert not AuditEvent.objects.for_org(team.org).filter(action="organization.ownership_transferred").exists()
+
+
+def test_of_two_concurrent_transfers_by_the_sole_owner_only_the_first_happens(team):
+    # Two requests of the owner, each holding the owner's membership as read before either ran
+    # (what two browser tabs submitting at once see): the second must not make a second owner.
+    first_request, second_request = team.membership(Role.OWNER), team.membership(Role.OWNER)
+    ownership_transfer(organization=team.org, actor_membership=first_request, new_owner=team.membership(Role.ADMIN))
+    with pytest.raises(PermissionDeniedError):
+        ownership_transfer(
+            organization=team.org, actor_membership=second_request, new_owner=team.membership(Role.TRADER)
+        )
+    assert _roles(team) == {
+        team.owner.email: Role.ADMIN,
+        team.admin.email: Role.OWNER,
+        team.trader.email: Role.TRADER,
+        team.viewer.email: Role.VIEWER,
+    }
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.TRADER, Role.VIEWER])

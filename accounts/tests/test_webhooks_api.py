@@ -210,7 +210,7 @@ def test_an_idempotent_retry_of_create_returns_the_first_response_without_the_se
 def test_endpoint_count_is_limited(team):
     for _ in range(20):
         WebhookEndpointFactory(organization=team.org)
-    assert_error(call(session(team.admin), "post", endpoints_url(team.org), {"url": URL}), 409, "too_many_endpoints")
+    assert_error(call(session(team.admin), "post", endpoints_url(team.org), {"url": URL}), 409, "limit_exceeded")
 
 
 # --- deliveries ---------------------------------------------------------------------------

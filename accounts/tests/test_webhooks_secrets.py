@@ -68,3 +68,41 @@ def test_the_secret_is_in_no_audit_record_and_no_log_line(team, caplog, capsys):
         "webhook_endpoint.secret_rotated",
         "webhook_endpoint.test_sent",
     }
+
+
+SLACK_STYLE_PATH = "/services/T0000/B0000/XXXXsecretXXXXtokenXXXX"
+
+
+@pytest.mark.django_db
+def test_the_audit_log_keeps_a_webhook_urls_host_never_its_path(team):
+    """Slack-style URLs are secrets: audit records (kept forever) hold only the host."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    from accounts.tests.factories import UserFactory
+
+    issued = services.webhook_endpoint_create(
+        organization=team.org, actor=team.admin, url=f"http://127.0.0.1:9{SLACK_STYLE_PATH}"
+    )
+    services.webhook_endpoint_update(
+        organization=team.org, actor=team.admin, endpoint=issued.endpoint, url=f"http://127.0.0.1:9{SLACK_STYLE_PATH}2"
+    )
+    endpoint = WebhookEndpoint.objects.for_org(team.org).get()
+    # What the admin site writes when support staff change the endpoint (object_repr is str(obj)).
+    LogEntry.objects.create(
+        user=UserFactory(is_staff=True),
+        content_type=ContentType.objects.get_for_model(WebhookEndpoint),
+        object_id=str(endpoint.pk),
+        object_repr=str(endpoint),
+        action_flag=CHANGE,
+        change_message="[]",
+    )
+
+    audit = list(AuditEvent.objects.for_org(team.org).values())
+    assert {row["action"] for row in audit} >= {"webhook_endpoint.created", "webhook_endpoint.updated", "admin.changed"}
+    assert "XXXXsecretXXXXtokenXXXX" not in str(audit)
+    created = next(row for row in audit if row["action"] == "webhook_endpoint.created")
+    assert created["details"]["host"] == "127.0.0.1:9"
+    assert created["target_label"].startswith("127.0.0.1:9")
+    updated = next(row for row in audit if row["action"] == "webhook_endpoint.updated")
+    assert updated["details"]["host"] == {"from": "127.0.0.1:9", "to": "127.0.0.1:9"}

@@ -323,7 +323,7 @@ def _note_endpoint_health(delivery: WebhookDelivery, *, ok: bool, now: datetime)
         action="webhook_endpoint.disabled",
         organization=endpoint.organization,
         target=endpoint,
-        details={"url": endpoint.url, "failing_since": endpoint.failing_since.isoformat()},
+        details={"host": endpoint.host, "failing_since": endpoint.failing_since.isoformat()},
     )
     transaction.on_commit(lambda: _email_admins_endpoint_disabled(endpoint))
     return endpoint

@@ -3,6 +3,8 @@ deliveries (one event to one endpoint, with its retry state and the last attempt
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib.postgres.fields import ArrayField
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -12,6 +14,17 @@ from django.utils import timezone
 # of the bus event it carries; the 0006 migration names new_event_id here.
 from accounts.models import new_event_id
 from accounts.tenancy import TenantModel
+
+
+def url_host(url: str) -> str:
+    """The host (and a non-default port) of a URL: what may be recorded about a webhook URL."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    host = parts.hostname or ""
+    return f"{host}:{port}" if port else host
 
 
 class WebhookEndpoint(TenantModel):
@@ -44,7 +57,13 @@ class WebhookEndpoint(TenantModel):
         indexes = [models.Index(fields=["organization", "created_at"], name="webhook_endpoint_org_time")]
 
     def __str__(self) -> str:
-        return self.url
+        # The host only: a URL may carry a secret (Slack-style), and this string lands in audit
+        # records (target labels, admin change entries) that are kept forever.
+        return f"{self.host} (#{self.pk})"
+
+    @property
+    def host(self) -> str:
+        return url_host(self.url)
 
     def subscribes_to(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types

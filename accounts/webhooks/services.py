@@ -14,11 +14,12 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from accounts.limits import Limit, limit_check
 from accounts.models import Organization, User
 from accounts.services.audit import audit_record
 from accounts.webhooks import ssrf
 from accounts.webhooks.events import TEST_EVENT, unknown_event_types, webhook_event_types
-from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent, url_host
 from asterweb import crypto
 from asterweb.errors import ApplicationError, ConflictError, NotFoundError
 from asterweb.events import Event
@@ -26,7 +27,6 @@ from asterweb.events import Event
 log = structlog.get_logger(__name__)
 
 SECRET_PREFIX = "whsec_"
-MAX_ENDPOINTS_PER_ORGANIZATION = 20
 MAX_URL_LENGTH = 2000
 MAX_DESCRIPTION_LENGTH = 200
 ROTATION_GRACE = timedelta(hours=24)
@@ -76,7 +76,8 @@ def _own(organization: Organization, endpoint: WebhookEndpoint) -> None:
 
 
 def _describe(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    return {"url": endpoint.url, "event_types": endpoint.event_types or ["*"], "active": endpoint.active}
+    """What the audit log keeps about an endpoint: the host, never the URL (it may hold a secret)."""
+    return {"host": endpoint.host, "event_types": endpoint.event_types or ["*"], "active": endpoint.active}
 
 
 def webhook_endpoint_create(
@@ -94,11 +95,7 @@ def webhook_endpoint_create(
     event_types = _clean_event_types(event_types or [])
     secret = _new_secret()
     with transaction.atomic():
-        if WebhookEndpoint.objects.for_org(organization).count() >= MAX_ENDPOINTS_PER_ORGANIZATION:
-            raise ConflictError(
-                f"An organization can have {MAX_ENDPOINTS_PER_ORGANIZATION} webhook endpoints: delete one first.",
-                code="too_many_endpoints",
-            )
+        limit_check(organization=organization, limit=Limit.WEBHOOK_ENDPOINTS)
         endpoint = WebhookEndpoint.objects.create(
             organization=organization,
             url=url,
@@ -148,7 +145,10 @@ def webhook_endpoint_update(
         endpoint = WebhookEndpoint.objects.for_org(organization).select_for_update().get(pk=endpoint.pk)
         for field, value in new_values.items():
             if getattr(endpoint, field) != value:
-                changes[field] = {"from": getattr(endpoint, field), "to": value}
+                if field == "url":  # the audit log keeps hosts, never URLs
+                    changes["host"] = {"from": endpoint.host, "to": url_host(value)}
+                else:
+                    changes[field] = {"from": getattr(endpoint, field), "to": value}
                 setattr(endpoint, field, value)
         if not changes:
             return endpoint

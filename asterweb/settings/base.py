@@ -122,6 +122,11 @@ LOGIN_REDIRECT_URL = "app_home"
 
 # django-allauth: email-only accounts, mandatory verification, TOTP + recovery codes.
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+ACCOUNT_FORMS = {
+    "signup": "accounts.forms.SignupForm",
+    "reset_password_from_key": "accounts.forms.ResetPasswordKeyForm",
+    "change_password": "accounts.forms.ChangePasswordForm",
+}
 SIGNUP_OPEN = env.bool("SIGNUP_OPEN", default=True)  # false: invitation-only deployments
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -151,6 +156,10 @@ MFA_RECOVERY_CODE_COUNT = 10
 # every page load: one more database write per request, so it is off unless asked for.
 USERSESSIONS_ADAPTER = "accounts.adapters.UserSessionsAdapter"
 USERSESSIONS_TRACK_ACTIVITY = env.bool("USERSESSIONS_TRACK_ACTIVITY", default=False)
+MFA_FORMS = {
+    "deactivate_totp": "accounts.forms.DeactivateTOTPForm",
+    "generate_recovery_codes": "accounts.forms.GenerateRecoveryCodesForm",
+}
 
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AsterAI <no-reply@asterai.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -266,6 +275,16 @@ IDEMPOTENCY_KEY_TTL_HOURS = 24
 # Tenancy
 ORGANIZATION_DELETION_GRACE_DAYS = env.int("ORGANIZATION_DELETION_GRACE_DAYS", default=30)
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
+# Invitation emails (sent or resent) per organization and per recipient address, per UTC day.
+INVITATIONS_PER_ORGANIZATION_PER_DAY = env.int("INVITATIONS_PER_ORGANIZATION_PER_DAY", default=100)
+INVITATIONS_PER_RECIPIENT_PER_DAY = env.int("INVITATIONS_PER_RECIPIENT_PER_DAY", default=5)
+
+# Quotas, answered through accounts.limits.limit_check (billing registers plan entitlements there
+# at start-up; until then these). MAX_SEATS_PER_ORGANIZATION unset: unlimited.
+MAX_KEYS_PER_MEMBER = env.int("MAX_KEYS_PER_MEMBER", default=50)
+MAX_ENDPOINTS_PER_ORGANIZATION = env.int("MAX_ENDPOINTS_PER_ORGANIZATION", default=20)
+MAX_ORGANIZATIONS_PER_USER = env.int("MAX_ORGANIZATIONS_PER_USER", default=5)
+MAX_SEATS_PER_ORGANIZATION = env.int("MAX_SEATS_PER_ORGANIZATION", default=None)
 
 # Security headers
 SECURE_CONTENT_TYPE_NOSNIFF = True

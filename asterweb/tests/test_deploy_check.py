@@ -9,8 +9,12 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_production_settings_pass_the_deploy_check():
-    env = {key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}}
+def _deploy_check(**overrides: str) -> subprocess.CompletedProcess:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "DEBUG", "TRUSTED_PROXIES"}
+    }
     env.update(
         SECRET_KEY=secrets.token_urlsafe(50),
         API_KEY_HMAC_SECRET=secrets.token_urlsafe(50),
@@ -18,8 +22,10 @@ def test_production_settings_pass_the_deploy_check():
         ALLOWED_HOSTS="asterai.example.com",
         DATABASE_URL="postgres://asterai:pw@db:5432/asterai",
         REDIS_URL="redis://redis:6379/0",
+        TRUSTED_PROXIES="172.30.42.10/32",
     )
-    result = subprocess.run(
+    env.update(overrides)
+    return subprocess.run(
         [
             sys.executable,
             "manage.py",
@@ -35,8 +41,24 @@ def test_production_settings_pass_the_deploy_check():
         text=True,
         timeout=120,
     )
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = _deploy_check()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_the_deploy_check_warns_when_production_trusts_no_proxy():
+    result = _deploy_check(TRUSTED_PROXIES="")
+    assert result.returncode != 0
+    assert "accounts.W001" in result.stdout + result.stderr
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_a_check_error():
+    result = _deploy_check(TRUSTED_PROXIES="caddy")
+    assert result.returncode != 0
+    assert "accounts.E004" in result.stdout + result.stderr
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
