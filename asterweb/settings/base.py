@@ -311,11 +311,11 @@ LOGGING_CONFIG = None
 configure_logging(level=LOG_LEVEL, json=env.bool("LOG_JSON", default=True))
 
 if SENTRY_DSN:
-    import sentry_sdk
+    # Events pass the logs' redaction before they leave (asterweb.sentry, asterweb.logging.scrub_event).
+    from asterweb.sentry import sentry_init
 
-    sentry_sdk.init(
+    sentry_init(
         dsn=SENTRY_DSN,
-        send_default_pii=False,
         traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
         environment=env.str("SENTRY_ENVIRONMENT", default="production"),
     )
