@@ -38,3 +38,12 @@ class UpstreamError(ApplicationError):
 
     status_code = 502
     code = "upstream_unavailable"
+
+
+class ServiceUnavailableError(ApplicationError):
+    """Something the request needs (Redis, the database) is not answering; nothing was changed,
+    and the same request later will work. Pages and the API answer 503 with Retry-After."""
+
+    status_code = 503
+    code = "service_unavailable"
+    retry_after = 30

@@ -29,6 +29,10 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+# Web requests get a statement timeout (asterweb/settings/base.py: workers and migrations keep none),
+# so a slow query cannot hold a worker thread indefinitely; set the variable to override.
+os.environ.setdefault("DB_STATEMENT_TIMEOUT_SECONDS", "30")
+
 worker_class = "gthread"
 workers = _setting("WEB_WORKERS", min(8, 2 * _cores()))
 threads = _setting("WEB_THREADS", 2)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import environ
 
+from asterweb.redis import broker_transport_options, cache_config, channel_layer_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.FileAwareEnv()
@@ -53,6 +55,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "asterweb.logging.RequestLogMiddleware",
     "accounts.request_context.RequestContextMiddleware",
+    "asterweb.outages.OutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -89,20 +92,39 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@localhost/asterai")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# ---- Outages: bounded waits for the database and Redis (README, "When Redis or the database is
+# unreachable"). A connection attempt gives up after DB_CONNECT_TIMEOUT_SECONDS; a statement after
+# DB_STATEMENT_TIMEOUT_SECONDS (0: never; the web servers default it to 30, workers keep none).
+DB_CONNECT_TIMEOUT_SECONDS = env.int("DB_CONNECT_TIMEOUT_SECONDS", default=5)
+DB_STATEMENT_TIMEOUT_SECONDS = env.int("DB_STATEMENT_TIMEOUT_SECONDS", default=0)
+
+
+def database_config(url_config: dict) -> dict:
+    """A DATABASES entry: kept-alive, health-checked connections with the timeouts above."""
+    options = {"connect_timeout": DB_CONNECT_TIMEOUT_SECONDS}
+    if DB_STATEMENT_TIMEOUT_SECONDS > 0:
+        options["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_SECONDS * 1000}"
+    return {
+        **url_config,
+        "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {**url_config.get("OPTIONS", {}), **options},
+    }
+
+
+# Every Redis client (cache, sessions, channel layer, Celery broker, asterweb.redis) gives up after
+# REDIS_TIMEOUT_SECONDS; after a failure a process leaves that Redis alone for REDIS_RETRY_AFTER_SECONDS.
+REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=2.0)
+REDIS_RETRY_AFTER_SECONDS = env.float("REDIS_RETRY_AFTER_SECONDS", default=5.0)
+# ---- end of outages
+
+DATABASES = {"default": database_config(env.db_url("DATABASE_URL", default="postgres://postgres@localhost/asterai"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "asterai",
-    }
-}
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+CACHES = {"default": cache_config(REDIS_URL, timeout_seconds=REDIS_TIMEOUT_SECONDS, key_prefix="asterai")}
+# Database sessions cached in Redis; read from the database while Redis is unreachable (asterweb.sessions).
+SESSION_ENGINE = "asterweb.sessions"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -166,6 +188,10 @@ STORAGES = {
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# Bounded waits for the broker too: an enqueue that fails is logged, and a beat job recovers the work.
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(REDIS_TIMEOUT_SECONDS)
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -187,12 +213,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
-    }
-}
+CHANNEL_LAYERS = {"default": channel_layer_config(REDIS_URL, timeout_seconds=REDIS_TIMEOUT_SECONDS)}
 
 # The demo login `make run` seeds (never used under production settings).
 DEMO_EMAIL = env.str("DEMO_EMAIL", default="demo@asterai.local")

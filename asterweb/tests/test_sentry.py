@@ -45,6 +45,8 @@ class CapturingTransport(Transport):
 def sentry():
     transport = CapturingTransport()
     sentry_init(dsn="https://public@sentry.invalid/1", environment="test", transport=transport)
+    for scope in (sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()):
+        scope.clear_breadcrumbs()  # other tests' requests leave theirs behind
     yield transport
     sentry_sdk.init()  # no DSN: nothing is captured any more
 
