@@ -71,3 +71,37 @@ def test_a_connection_lost_mid_request_is_a_django_error_and_dropped_at_the_requ
         fetch_vectors("SELECT 1")
     close_old_connections()  # the request's end: the failed connection is not kept
     assert fetch_vectors("SELECT 1") == [(1,)]
+
+
+def probe_connection(**changes):
+    """A second connection with the test database's settings, changed."""
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    return DatabaseWrapper({**connection.settings_dict, **changes}, connection.alias)
+
+
+def test_web_connections_cancel_a_statement_past_the_statement_timeout(monkeypatch):
+    from asterweb.settings import base
+
+    monkeypatch.setattr(base, "DB_STATEMENT_TIMEOUT_SECONDS", 1)  # what the web servers set (30 by default)
+    probe = probe_connection(OPTIONS=base.database_config(connection.settings_dict)["OPTIONS"])
+    try:
+        with probe.cursor() as cursor, pytest.raises(OperationalError, match="statement timeout"):
+            cursor.execute("SELECT pg_sleep(5)")
+    finally:
+        probe.close()
+
+
+def test_connecting_to_a_database_that_never_answers_gives_up():
+    import socket
+
+    from asterweb.settings import base
+
+    with socket.socket() as blackhole:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(1)  # accepts at the TCP level, never speaks PostgreSQL
+        options = {**connection.settings_dict.get("OPTIONS", {}), "connect_timeout": 2}  # libpq's minimum
+        probe = probe_connection(HOST="127.0.0.1", PORT=blackhole.getsockname()[1], OPTIONS=options)
+        with pytest.raises(OperationalError):
+            probe.ensure_connection()
+    assert base.database_config({})["OPTIONS"]["connect_timeout"] == base.DB_CONNECT_TIMEOUT_SECONDS > 0

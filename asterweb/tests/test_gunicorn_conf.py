@@ -86,3 +86,13 @@ def test_gunicorn_never_prints_request_paths_even_when_told_to(tmp_path):
 
 
 SECRET = "1a-c5x9kq-7f3e0b2d44c1a9e8"
+
+
+def test_web_workers_get_a_statement_timeout_unless_one_is_set(monkeypatch):
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_SECONDS", "placeholder")  # restored after the test
+    monkeypatch.delenv("DB_STATEMENT_TIMEOUT_SECONDS")
+    layout()
+    assert os.environ["DB_STATEMENT_TIMEOUT_SECONDS"] == "30"
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_SECONDS", "12")
+    layout()
+    assert os.environ["DB_STATEMENT_TIMEOUT_SECONDS"] == "12"
