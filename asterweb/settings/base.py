@@ -366,6 +366,13 @@ PATTERNS_DAILY_SEARCH_QUOTA = env.int("PATTERNS_DAILY_SEARCH_QUOTA", default=100
 PATTERNS_SEARCH_CACHE_SECONDS = env.int("PATTERNS_SEARCH_CACHE_SECONDS", default=24 * 3600)
 # A filtered day set at most this large is searched exactly; larger ones use the HNSW index.
 PATTERNS_EXACT_SEARCH_LIMIT = env.int("PATTERNS_EXACT_SEARCH_LIMIT", default=20_000)
+# ---- Outages: a corpus left "indexing" this long with no run holding it had its enqueue lost: send it again.
+PATTERNS_INDEXING_STUCK_MINUTES = env.int("PATTERNS_INDEXING_STUCK_MINUTES", default=15)
+CELERY_BEAT_SCHEDULE["patterns-requeue-stuck-indexing"] = {
+    "task": "patterns.tasks.corpora_requeue_stuck",
+    "schedule": 300.0,
+    "options": {"expires": 300},
+}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PlanetEnum"] = "patterns.encoders.astro.PLANETS_THAT_RETROGRADE"
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["MoonPhaseEnum"] = "patterns.encoders.astro.MOON_PHASES"
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ZodiacSignEnum"] = "patterns.encoders.astro.SIGNS"
