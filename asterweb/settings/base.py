@@ -277,6 +277,15 @@ ORGANIZATION_DELETION_GRACE_DAYS = env.int("ORGANIZATION_DELETION_GRACE_DAYS", d
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 
 # Security headers
+
+
+def websocket_origins(site_url: str) -> list[str]:
+    """The websocket origin of a site URL: https://host -> wss://host, http://host:port -> ws://host:port."""
+    scheme, _, rest = site_url.partition("://")
+    host = rest.split("/", 1)[0]
+    return [f"{'wss' if scheme == 'https' else 'ws'}://{host}"] if host else []
+
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -288,7 +297,8 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'", "ws:", "wss:"],
+        # Websockets to this site only (not ws:/wss: anywhere): SITE_URL's origin, plus any WEBSOCKET_ORIGINS.
+        "connect-src": ["'self'", *websocket_origins(SITE_URL), *env.list("WEBSOCKET_ORIGINS", default=[])],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
         "base-uri": ["'self'"],
