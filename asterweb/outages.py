@@ -49,6 +49,8 @@ def outage_response(request: HttpRequest, exception: Exception) -> HttpResponse:
         response = json_error(status=503, code=ServiceUnavailableError.code, detail=detail)
     else:
         # Without the request, like the 500 page: the session or the database may be what failed.
-        response = HttpResponse(render_to_string("errors/503.html", {"detail": detail}), status=503)
+        context = {"code": 503, "heading": "Temporarily unavailable", "detail": detail}
+        page = render_to_string("errors/500.html", context)
+        response = HttpResponse(page, status=503)
     response["Retry-After"] = str(retry_after)
     return response
