@@ -51,4 +51,4 @@ USER app
 EXPOSE 8000 8001
 CMD ["gunicorn", "asterweb.wsgi:application", \
      "--bind", "0.0.0.0:8000", "-c", "asterweb/gunicorn_conf.py", \
-     "--access-logfile", "-", "--forwarded-allow-ips", "*"]
+     "--forwarded-allow-ips", "*"]

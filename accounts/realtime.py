@@ -44,14 +44,19 @@ def organization_broadcast(
     *, organization: Organization, event_type: str, data: dict[str, Any], sequence: int, min_role: str = Role.VIEWER
 ) -> None:
     """Send an event to every connected member whose role is at least ``min_role``. Only the events
-    bus calls this (accounts.services.events): ``sequence`` is the event's number in the organization."""
+    bus calls this (accounts.services.events): ``sequence`` is the event's number in the organization.
+    Live events are best effort: when the channel layer's Redis is unreachable the event is dropped
+    (a client catches up from the events API) rather than failing the action that caused it."""
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(
-        organization_group(organization.pk),
-        {"type": "org.event", "event": event_type, "data": data, "sequence": sequence, "min_role": str(min_role)},
-    )
+    try:
+        async_to_sync(layer.group_send)(
+            organization_group(organization.pk),
+            {"type": "org.event", "event": event_type, "data": data, "sequence": sequence, "min_role": str(min_role)},
+        )
+    except (RedisError, OSError, TimeoutError) as error:
+        log.warning("realtime.broadcast_dropped", organization_id=organization.pk, error=type(error).__name__)
 
 
 def _send_after_commit(group: str, message_type: str) -> None:
@@ -61,7 +66,7 @@ def _send_after_commit(group: str, message_type: str) -> None:
             return
         try:
             async_to_sync(layer.group_send)(group, {"type": message_type})
-        except (RedisError, OSError):
+        except (RedisError, OSError, TimeoutError):
             log.warning("socket_revocation_push_failed", message_type=message_type, exc_info=True)
 
     transaction.on_commit(send)

@@ -1,5 +1,6 @@
 """Request rates per API key and per signed-in user, counted in Redis so every process
-shares them (fixed one-minute-style windows: one INCR per request)."""
+shares them (fixed one-minute-style windows: one INCR per request). While Redis is unreachable
+requests are let through uncounted."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rest_framework.throttling import BaseThrottle
 
 from accounts.models import ApiKey, Organization
 from accounts.request_context import client_ip
-from asterweb.redis import counter_hit
+from asterweb.redis import RedisUnavailable, counter_hit
 
 _DURATIONS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
@@ -44,8 +45,11 @@ class CredentialRateThrottle(BaseThrottle):
         )
         now = time.time()
         window = int(now // duration)
-        count = counter_hit(f"asterai:throttle:{identity}:{duration}:{window}", ttl_seconds=duration + 1)
         self._wait = (window + 1) * duration - now
+        try:
+            count = counter_hit(f"asterai:throttle:{identity}:{duration}:{window}", ttl_seconds=duration + 1)
+        except RedisUnavailable:
+            return True  # fail open: while Redis is unreachable requests are not counted (README)
         return count <= limit
 
     def wait(self) -> float:

@@ -5,7 +5,11 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asterweb.settings.dev")
+from asterweb.settings import settings_module_required
+
+settings_module_required()
+# As for gunicorn (asterweb/gunicorn_conf.py): web requests get a statement timeout.
+os.environ.setdefault("DB_STATEMENT_TIMEOUT_SECONDS", "30")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -1,13 +1,14 @@
 """The Celery application, configured from Django settings (namespace CELERY_)."""
 
-import os
 from typing import Any
 
 import structlog
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asterweb.settings.dev")
+from asterweb.settings import settings_module_required
+
+settings_module_required()
 
 app = Celery("asterweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -61,3 +61,12 @@ class RateLimited(ApplicationError):
     def __init__(self, detail: str, *, retry_after: int, fields: dict[str, list[str]] | None = None):
         super().__init__(detail, fields=fields)
         self.retry_after = retry_after
+
+
+class ServiceUnavailableError(ApplicationError):
+    """Something the request needs (Redis, the database) is not answering; nothing was changed,
+    and the same request later will work. Pages and the API answer 503 with Retry-After."""
+
+    status_code = 503
+    code = "service_unavailable"
+    retry_after = 30

@@ -10,6 +10,8 @@ encoder (~225 MB more resident memory), so on small hosts lower ``WEB_WORKERS``.
 
 import os
 
+from gunicorn import glogging
+
 
 def _setting(name: str, default: int) -> int:
     configured = os.environ.get(name, "").strip()
@@ -27,6 +29,24 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+# Web requests get a statement timeout (asterweb/settings/base.py: workers and migrations keep none),
+# so a slow query cannot hold a worker thread indefinitely; set the variable to override.
+os.environ.setdefault("DB_STATEMENT_TIMEOUT_SECONDS", "30")
+
 worker_class = "gthread"
 workers = _setting("WEB_WORKERS", min(8, 2 * _cores()))
 threads = _setting("WEB_THREADS", 2)
+
+
+class RequestLogOnlyLogger(glogging.Logger):
+    """gunicorn's logger without its access log: access lines print raw paths, and paths carry
+    secrets (password-reset and email-confirmation keys, invitation tokens). Requests are logged
+    once, by asterweb.logging.RequestLogMiddleware (the route, never the path, and redacted),
+    whatever ``--access-logfile`` a command line passes."""
+
+    def access(self, *_args, **_kwargs) -> None:
+        return None
+
+
+logger_class = RequestLogOnlyLogger
+accesslog = None

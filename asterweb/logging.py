@@ -29,6 +29,13 @@ _SECRET_IN_TEXT = [
     (re.compile(r"\b(ak_(?:live|test)_[A-Za-z0-9]{10}_)[A-Za-z0-9]+"), r"\1" + REDACTED),
     (re.compile(r"\b(whsec_)[A-Za-z0-9_-]+"), r"\1" + REDACTED),
     (re.compile(r"\b(0x)[0-9a-fA-F]{64}\b"), r"\1" + REDACTED),  # EVM private keys
+    # Values of secret-named query parameters: ?token=..., &signature=..., a bare "key=..." string.
+    (
+        re.compile(
+            r"(^|[?&;])([^=&\s?#]*(?:token|secret|signature|pass|key|otp|session|credential)[^=&\s]*=)[^&#\s'\"]+", re.I
+        ),
+        r"\1\2" + REDACTED,
+    ),
 ]
 # Identifiers of secrets are not secrets: api_key_id, key_prefix.
 _NOT_SECRET_SUFFIXES = ("_id", "_prefix")
@@ -42,8 +49,12 @@ def scrub_text(text: str) -> str:
     return text
 
 
+def _is_secret_key(key: str) -> bool:
+    return bool(_SENSITIVE_KEY.search(key)) and not key.endswith(_NOT_SECRET_SUFFIXES)
+
+
 def _scrub(value: Any, key: str = "") -> Any:
-    if key and key != "event" and _SENSITIVE_KEY.search(key) and not key.endswith(_NOT_SECRET_SUFFIXES):
+    if key and key != "event" and _is_secret_key(key):
         return REDACTED
     if isinstance(value, str):
         return scrub_text(value)
@@ -57,6 +68,104 @@ def _scrub(value: Any, key: str = "") -> Any:
 def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: drop values of secret-named keys and scrub secrets out of text."""
     return {key: _scrub(value, key) for key, value in event_dict.items()}
+
+
+# Sentry sends each frame's local variables. These names hold a secret without saying so: the key
+# being checked (``raw_key``, ``credential``, the ``header`` it came in, a URL's ``key``), and the
+# decrypted text of stored credentials (``text``, ``plaintext``).
+_SECRET_LOCALS = frozenset({"raw_key", "key", "credential", "header", "text", "plaintext"})
+_SHORTEST_TRACKED_SECRET = 6
+
+
+def scrub_event(event: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
+    """Sentry's ``before_send`` (and ``before_send_transaction``): the logs' redaction over the
+    whole event (request URL, query string, headers, exception messages, breadcrumbs, frame
+    locals), and outbound URLs cut to their host. A local redacted in one frame (by its name)
+    is redacted wherever its value shows up again: library frames it was passed to call it
+    ``s`` or ``data``."""
+    found: set[str] = set()
+    for frame in _frames(event):
+        if isinstance(frame.get("vars"), dict):
+            frame["vars"] = _redact_locals(frame["vars"], found)
+    scrubbed = _scrub(event)
+    if found:
+        scrubbed = _replace_everywhere(scrubbed, sorted(found, key=len, reverse=True))
+    for crumb in (scrubbed.get("breadcrumbs") or {}).get("values") or []:
+        _outbound_host_only(crumb)
+    for span in scrubbed.get("spans") or []:
+        _outbound_host_only(span)
+    return scrubbed
+
+
+def _redact_locals(value: Any, found: set[str]) -> Any:
+    if isinstance(value, dict):
+        redacted = {}
+        for name, item in value.items():
+            if name in _SECRET_LOCALS or _is_secret_key(str(name)):
+                _collect_strings(item, found)
+                redacted[name] = REDACTED
+            else:
+                redacted[name] = _redact_locals(item, found)
+        return redacted
+    if isinstance(value, list):
+        return [_redact_locals(item, found) for item in value]
+    return value
+
+
+def _collect_strings(value: Any, found: set[str]) -> None:
+    if isinstance(value, dict):
+        for item in value.values():
+            _collect_strings(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_strings(item, found)
+    elif isinstance(value, str):
+        text = value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"" else value
+        if len(text) >= _SHORTEST_TRACKED_SECRET and text != REDACTED:
+            found.add(text)
+
+
+def _replace_everywhere(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {name: _replace_everywhere(item, secrets) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_everywhere(item, secrets) for item in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+    return value
+
+
+def scrub_breadcrumb(crumb: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
+    """Sentry's ``before_breadcrumb``: as ``scrub_event``, when the breadcrumb is recorded."""
+    return _outbound_host_only(_scrub(crumb))
+
+
+def _frames(event: dict[str, Any]) -> list[dict[str, Any]]:
+    frames = []
+    for part in ("exception", "threads"):
+        for value in (event.get(part) or {}).get("values") or []:
+            frames.extend((value.get("stacktrace") or {}).get("frames") or [])
+    return frames
+
+
+_URL = re.compile(r"\b([a-z][a-z0-9+.-]*://[^/\s?#'\"]+)[^\s'\"]*", re.IGNORECASE)
+
+
+def _outbound_host_only(item: dict[str, Any]) -> dict[str, Any]:
+    """An outgoing HTTP call (breadcrumb or span) keeps its URL's scheme and host only: a path can
+    be the secret itself (Slack-style webhook URLs), a query its signature."""
+    if item.get("type") != "http" and not str(item.get("op") or "").startswith("http.client"):
+        return item
+    data = item.get("data")
+    if isinstance(data, dict):
+        for name in ("http.query", "http.fragment"):
+            data.pop(name, None)
+        if isinstance(data.get("url"), str):
+            data["url"] = _URL.sub(r"\1/", data["url"])
+    if isinstance(item.get("description"), str):
+        item["description"] = _URL.sub(r"\1/", item["description"])
+    return item
 
 
 class StderrHandler(logging.StreamHandler):

@@ -4,7 +4,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asterweb.settings.dev")
+from asterweb.settings import settings_module_required
+
+settings_module_required()
 # Web workers run requests side by side, so the news encoder (a text search embeds its query)
 # runs on one thread per process: with two, concurrent searches fought over the cores
 # (bench/patterns_api.py, 2 clients: p50 66 ms -> 38 ms, 8 clients: 36 -> 52 searches/s).

@@ -89,6 +89,9 @@ class Corpus(TenantOrPublicModel):
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     status_message = models.CharField(max_length=500, blank=True)
+    status_changed_at = models.DateTimeField(
+        default=timezone.now, help_text="Last status change (the stuck-indexing sweep reads it)"
+    )
     indexed_at = models.DateTimeField(null=True, blank=True)
     day_count = models.PositiveIntegerField(default=0)
     news_day_count = models.PositiveIntegerField(default=0)

@@ -5,9 +5,12 @@ limits however large the corpus (73,608 Reddit headlines take several runs)."""
 
 from __future__ import annotations
 
-from celery import shared_task
+from datetime import timedelta
 
-from patterns.services.indexing import CorpusBusy, corpus_index
+from celery import shared_task
+from django.conf import settings
+
+from patterns.services.indexing import CorpusBusy, corpora_requeue_stuck, corpus_index
 
 EMBED_SECONDS_PER_RUN = 180
 
@@ -30,3 +33,9 @@ def astro_table_fill() -> int:
     from patterns.services.astro_table import astro_table_ensure
 
     return astro_table_ensure(astro.MIN_DATE, astro.MAX_DATE)
+
+
+@shared_task(name="patterns.tasks.corpora_requeue_stuck")
+def corpora_requeue_stuck_task() -> list[int]:
+    """Beat: corpora stuck in "indexing" after a lost enqueue get their run sent again."""
+    return corpora_requeue_stuck(older_than=timedelta(minutes=settings.PATTERNS_INDEXING_STUCK_MINUTES))

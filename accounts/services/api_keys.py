@@ -27,6 +27,7 @@ from accounts.limits import Limit, limit_check
 from accounts.models import ApiKey, Membership, Organization, Scope, User
 from accounts.roles import Role, role_at_least
 from accounts.services.audit import audit_record
+from asterweb.db import psycopg_connection
 from asterweb.errors import ApplicationError, PermissionDeniedError
 
 KEY_PREFIX = "ak_live_"
@@ -423,8 +424,7 @@ def _find_key(prefix: str) -> ApiKey | None:
     """The key with this prefix, its user and organization attached, and the user's membership
     of that organization as ``api_key.holder_membership`` (None once they left); one round trip."""
     sql, (key_count, user_count, organization_count) = _lookup_sql()
-    connection.ensure_connection()
-    with connection.connection.cursor() as cursor:  # psycopg directly: no client-side query composition
+    with psycopg_connection() as raw, raw.cursor() as cursor:  # psycopg: no client-side composition
         cursor.execute(sql, [prefix])
         row = cursor.fetchone()
     if row is None:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import environ
 
+from asterweb.redis import broker_transport_options, cache_config, channel_layer_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.FileAwareEnv()
@@ -54,6 +56,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "asterweb.logging.RequestLogMiddleware",
     "accounts.request_context.RequestContextMiddleware",
+    "asterweb.outages.OutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,20 +94,39 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@localhost/asterai")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# ---- Outages: bounded waits for the database and Redis (README, "When Redis or the database is
+# unreachable"). A connection attempt gives up after DB_CONNECT_TIMEOUT_SECONDS; a statement after
+# DB_STATEMENT_TIMEOUT_SECONDS (0: never; the web servers default it to 30, workers keep none).
+DB_CONNECT_TIMEOUT_SECONDS = env.int("DB_CONNECT_TIMEOUT_SECONDS", default=5)
+DB_STATEMENT_TIMEOUT_SECONDS = env.int("DB_STATEMENT_TIMEOUT_SECONDS", default=0)
+
+
+def database_config(url_config: dict) -> dict:
+    """A DATABASES entry: kept-alive, health-checked connections with the timeouts above."""
+    options = {"connect_timeout": DB_CONNECT_TIMEOUT_SECONDS}
+    if DB_STATEMENT_TIMEOUT_SECONDS > 0:
+        options["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_SECONDS * 1000}"
+    return {
+        **url_config,
+        "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {**url_config.get("OPTIONS", {}), **options},
+    }
+
+
+# Every Redis client (cache, sessions, channel layer, Celery broker, asterweb.redis) gives up after
+# REDIS_TIMEOUT_SECONDS; after a failure a process leaves that Redis alone for REDIS_RETRY_AFTER_SECONDS.
+REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=2.0)
+REDIS_RETRY_AFTER_SECONDS = env.float("REDIS_RETRY_AFTER_SECONDS", default=5.0)
+# ---- end of outages
+
+DATABASES = {"default": database_config(env.db_url("DATABASE_URL", default="postgres://postgres@localhost/asterai"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "asterai",
-    }
-}
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+CACHES = {"default": cache_config(REDIS_URL, timeout_seconds=REDIS_TIMEOUT_SECONDS, key_prefix="asterai")}
+# Database sessions cached in Redis; read from the database while Redis is unreachable (asterweb.sessions).
+SESSION_ENGINE = "asterweb.sessions"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -182,6 +204,10 @@ STORAGES = {
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# Bounded waits for the broker too: an enqueue that fails is logged, and a beat job recovers the work.
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(REDIS_TIMEOUT_SECONDS)
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -203,12 +229,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
-    }
-}
+CHANNEL_LAYERS = {"default": channel_layer_config(REDIS_URL, timeout_seconds=REDIS_TIMEOUT_SECONDS)}
 # Events websockets re-check the member's access this often (and at once when a service pushes a
 # re-check), so a revoked member, session or organization loses the feed within 5 s; a socket is
 # closed (code 4408: reconnect) at this age, which must stay below channels_redis' group_expiry (1 day).
@@ -287,6 +308,15 @@ MAX_ORGANIZATIONS_PER_USER = env.int("MAX_ORGANIZATIONS_PER_USER", default=5)
 MAX_SEATS_PER_ORGANIZATION = env.int("MAX_SEATS_PER_ORGANIZATION", default=None)
 
 # Security headers
+
+
+def websocket_origins(site_url: str) -> list[str]:
+    """The websocket origin of a site URL: https://host -> wss://host, http://host:port -> ws://host:port."""
+    scheme, _, rest = site_url.partition("://")
+    host = rest.split("/", 1)[0]
+    return [f"{'wss' if scheme == 'https' else 'ws'}://{host}"] if host else []
+
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -298,7 +328,8 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'", "ws:", "wss:"],
+        # Websockets to this site only (not ws:/wss: anywhere): SITE_URL's origin, plus any WEBSOCKET_ORIGINS.
+        "connect-src": ["'self'", *websocket_origins(SITE_URL), *env.list("WEBSOCKET_ORIGINS", default=[])],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
         "base-uri": ["'self'"],
@@ -342,11 +373,11 @@ LOGGING_CONFIG = None
 configure_logging(level=LOG_LEVEL, json=env.bool("LOG_JSON", default=True))
 
 if SENTRY_DSN:
-    import sentry_sdk
+    # Events pass the logs' redaction before they leave (asterweb.sentry, asterweb.logging.scrub_event).
+    from asterweb.sentry import sentry_init
 
-    sentry_sdk.init(
+    sentry_init(
         dsn=SENTRY_DSN,
-        send_default_pii=False,
         traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
         environment=env.str("SENTRY_ENVIRONMENT", default="production"),
     )
@@ -376,6 +407,13 @@ PATTERNS_DAILY_SEARCH_QUOTA = env.int("PATTERNS_DAILY_SEARCH_QUOTA", default=100
 PATTERNS_SEARCH_CACHE_SECONDS = env.int("PATTERNS_SEARCH_CACHE_SECONDS", default=24 * 3600)
 # A filtered day set at most this large is searched exactly; larger ones use the HNSW index.
 PATTERNS_EXACT_SEARCH_LIMIT = env.int("PATTERNS_EXACT_SEARCH_LIMIT", default=20_000)
+# ---- Outages: a corpus left "indexing" this long with no run holding it had its enqueue lost: send it again.
+PATTERNS_INDEXING_STUCK_MINUTES = env.int("PATTERNS_INDEXING_STUCK_MINUTES", default=15)
+CELERY_BEAT_SCHEDULE["patterns-requeue-stuck-indexing"] = {
+    "task": "patterns.tasks.corpora_requeue_stuck",
+    "schedule": 300.0,
+    "options": {"expires": 300},
+}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PlanetEnum"] = "patterns.encoders.astro.PLANETS_THAT_RETROGRADE"
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["MoonPhaseEnum"] = "patterns.encoders.astro.MOON_PHASES"
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ZodiacSignEnum"] = "patterns.encoders.astro.SIGNS"

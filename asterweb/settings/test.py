@@ -2,8 +2,10 @@
 
 from urllib.parse import urlsplit, urlunsplit
 
+from asterweb.redis import cache_config, channel_layer_config
+
 from .base import *  # noqa: F403
-from .base import CACHES, CHANNEL_LAYERS, DATABASES, REDIS_URL, env
+from .base import DATABASES, REDIS_TIMEOUT_SECONDS, REDIS_URL, env
 
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdefghijklmnop"
 DEBUG = False
@@ -20,9 +22,8 @@ def _with_redis_db(url: str, db: int) -> str:
 
 TEST_REDIS_DB = env.int("TEST_REDIS_DB", default=15)
 REDIS_URL = _with_redis_db(REDIS_URL, TEST_REDIS_DB)
-CACHES["default"]["LOCATION"] = REDIS_URL
-CACHES["default"]["KEY_PREFIX"] = "asterai-test"
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
+CACHES = {"default": cache_config(REDIS_URL, timeout_seconds=REDIS_TIMEOUT_SECONDS, key_prefix="asterai-test")}
+CHANNEL_LAYERS = {"default": channel_layer_config(REDIS_URL, timeout_seconds=REDIS_TIMEOUT_SECONDS)}
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True

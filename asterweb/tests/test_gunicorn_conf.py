@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import runpy
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -43,3 +49,50 @@ def test_every_launcher_uses_this_file():
     for launcher in ("scripts/run.py", "Dockerfile", "docker-compose.yml"):
         text = (root / launcher).read_text()
         assert "gunicorn_conf.py" in text and "--workers" not in text, launcher
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_gunicorn_never_prints_request_paths_even_when_told_to(tmp_path):
+    """Paths carry secrets (password-reset and email-confirmation keys, invitation tokens); the
+    redacting request log (asterweb.logging) is the only request log. Launched as the image's
+    command line was, with ``--access-logfile -``."""
+    port, output = free_port(), tmp_path / "gunicorn.log"
+    env = {**os.environ, "WEB_WORKERS": "1", "WEB_THREADS": "1"}
+    command = [sys.executable, "-m", "gunicorn", "asterweb.tests.plain_wsgi:application", "-c", str(CONF),
+               "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "--error-logfile", "-"]  # fmt: skip
+    with output.open("w") as sink:
+        server = subprocess.Popen(command, cwd=CONF.parent.parent, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            body = None
+            for _ in range(100):  # up to ~10 s for the worker to boot
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/password/reset/key/{SECRET}/") as r:
+                        body = r.read()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            assert body == b"ok"
+        finally:
+            server.terminate()
+            server.wait(10)
+    log = output.read_text()
+    assert "Booting worker" in log  # gunicorn's own log still arrives
+    assert SECRET not in log and "/accounts/password/reset" not in log
+
+
+SECRET = "1a-c5x9kq-7f3e0b2d44c1a9e8"
+
+
+def test_web_workers_get_a_statement_timeout_unless_one_is_set(monkeypatch):
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_SECONDS", "placeholder")  # restored after the test
+    monkeypatch.delenv("DB_STATEMENT_TIMEOUT_SECONDS")
+    layout()
+    assert os.environ["DB_STATEMENT_TIMEOUT_SECONDS"] == "30"
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_SECONDS", "12")
+    layout()
+    assert os.environ["DB_STATEMENT_TIMEOUT_SECONDS"] == "12"

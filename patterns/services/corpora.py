@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
+from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Organization, User
 from accounts.services.audit import audit_record
@@ -15,6 +18,8 @@ from patterns.models import Corpus, Headline
 from patterns.sources import HeadlineRow, ReadReport, accept_row, read_upload
 from trading.marketdata.candles import SeriesKey
 from trading.models import CandleSeries
+
+log = structlog.get_logger(__name__)
 
 MAX_PRIVATE_CORPORA = 20
 
@@ -156,10 +161,24 @@ def event_add(*, corpus: Corpus, user: User, day: str, text: str, source: str = 
 
 def corpus_schedule_index(corpus: Corpus, *, full: bool = False) -> None:
     """Queue an indexing run once the current transaction commits."""
+    Corpus.all_objects.filter(pk=corpus.pk).update(
+        status=Corpus.Status.INDEXING, status_message="Queued", status_changed_at=timezone.now()
+    )
+    transaction.on_commit(lambda: corpus_index_enqueue(corpus.pk, full=full))
+
+
+def corpus_index_enqueue(corpus_id: int, *, full: bool = False) -> bool:
+    """Send the indexing task; False when the broker cannot be reached. The corpus stays
+    "indexing" and ``corpora_requeue_stuck`` (beat) sends it again later, so a lost enqueue
+    neither fails the request that made it nor leaves the corpus unindexed."""
     from patterns.tasks import index_corpus
 
-    Corpus.all_objects.filter(pk=corpus.pk).update(status=Corpus.Status.INDEXING, status_message="Queued")
-    transaction.on_commit(lambda: index_corpus.delay(corpus.pk, full=full))
+    try:
+        index_corpus.delay(corpus_id, full=full)
+    except BrokerError as error:
+        log.warning("patterns.index_enqueue_failed", corpus_id=corpus_id, error=type(error).__name__)
+        return False
+    return True
 
 
 def series_choices() -> list[SeriesKey]:

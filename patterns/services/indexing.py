@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 from django.db import connection, transaction
@@ -88,9 +88,39 @@ def corpus_index(corpus_id: int, *, full: bool = False, embed_seconds: float | N
 def _set_status(corpus: Corpus, status: str, message: str, **extra) -> None:
     corpus.status = status
     corpus.status_message = message
+    corpus.status_changed_at = timezone.now()
     for name, value in extra.items():
         setattr(corpus, name, value)
-    corpus.save(update_fields=["status", "status_message", *extra])
+    corpus.save(update_fields=["status", "status_message", "status_changed_at", *extra])
+
+
+def corpora_requeue_stuck(*, older_than: timedelta) -> list[int]:
+    """Send indexing again for corpora left "indexing" longer than ``older_than`` with no run
+    holding them (the enqueue was lost: broker down, worker killed before acking). A run updates
+    the status at every step, so a corpus being indexed is never that old; a duplicate send is
+    harmless (a run finding the corpus busy retries, one finding nothing to do ends)."""
+    from patterns.services.corpora import corpus_index_enqueue
+
+    stale = Corpus.all_objects.filter(status=Corpus.Status.INDEXING, status_changed_at__lt=timezone.now() - older_than)
+    requeued = []
+    for corpus_id in stale.values_list("pk", flat=True):
+        if not _index_lock_free(corpus_id):
+            continue
+        Corpus.all_objects.filter(pk=corpus_id).update(status_changed_at=timezone.now())  # once per period
+        if corpus_index_enqueue(corpus_id):
+            requeued.append(corpus_id)
+    if requeued:
+        logger.info("patterns.indexing_requeued corpus_ids=%s", requeued)
+    return requeued
+
+
+def _index_lock_free(corpus_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, corpus_id])
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, corpus_id])
+    return True
 
 
 def _index(corpus: Corpus, *, full: bool, embed_seconds: float | None) -> IndexReport:

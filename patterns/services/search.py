@@ -25,7 +25,7 @@ from django.db import connection, transaction
 
 from accounts.models import Organization
 from asterweb.errors import ApplicationError
-from asterweb.redis import counter_hit, redis_client
+from asterweb.redis import RedisUnavailable, counter_hit, counter_read, redis_cache_get, redis_cache_set
 from patterns.encoders import astro, market, news
 from patterns.models import Corpus
 from patterns.services.vectors import fetch_vectors
@@ -194,9 +194,13 @@ def _quota_key(organization: Organization, now: datetime) -> str:
 
 
 def search_quota_use(organization: Organization) -> None:
-    """Count one search against today's quota (UTC); raise ``QuotaExceeded`` past it."""
+    """Count one search against today's quota (UTC); raise ``QuotaExceeded`` past it. While
+    Redis is unreachable searches are not counted (README: the quota fails open)."""
     now = datetime.now(UTC)
-    used = counter_hit(_quota_key(organization, now), ttl_seconds=2 * 86400)
+    try:
+        used = counter_hit(_quota_key(organization, now), ttl_seconds=2 * 86400)
+    except RedisUnavailable:
+        return
     quota = search_quota(organization)
     if used > quota:
         raise QuotaExceeded(
@@ -208,7 +212,7 @@ def search_quota_use(organization: Organization) -> None:
 
 def search_quota_status(organization: Organization) -> dict:
     now = datetime.now(UTC)
-    used = int(redis_client().get(_quota_key(organization, now)) or 0)
+    used = counter_read(_quota_key(organization, now)) or 0  # None: Redis unreachable, nothing counted
     quota = search_quota(organization)
     return {"quota": quota, "used": min(used, quota), "remaining": max(0, quota - used)}
 
@@ -576,11 +580,11 @@ def search_days(organization: Organization, corpus: Corpus, request: SearchReque
     """Search with the organization's quota and the Redis cache; returns the JSON-ready dict."""
     key = search_cache_key(organization, corpus, request.cache_key_part())
     search_quota_use(organization)
-    cached = redis_client().get(key)
+    cached = redis_cache_get(key)
     if cached is not None:
         return {**json.loads(cached), "cached": True}
     result = search_days_uncached(corpus, request).as_dict()
-    redis_client().set(key, json.dumps(result, default=str), ex=int(settings.PATTERNS_SEARCH_CACHE_SECONDS))
+    redis_cache_set(key, json.dumps(result, default=str), ttl_seconds=int(settings.PATTERNS_SEARCH_CACHE_SECONDS))
     return result
 
 
@@ -647,9 +651,9 @@ def search_headlines(organization: Organization, corpus: Corpus, text: str, *, l
     part = hashlib.sha256(json.dumps([request.text.lower(), limit, str(bounds)]).encode()).hexdigest()
     key = search_cache_key(organization, corpus, part, kind="headlines")
     search_quota_use(organization)
-    cached = redis_client().get(key)
+    cached = redis_cache_get(key)
     if cached is not None:
         return {**json.loads(cached), "cached": True}
     result = {"corpus_id": corpus.pk, **search_headlines_uncached(corpus, text, limit=limit, **bounds)}
-    redis_client().set(key, json.dumps(result), ex=int(settings.PATTERNS_SEARCH_CACHE_SECONDS))
+    redis_cache_set(key, json.dumps(result), ttl_seconds=int(settings.PATTERNS_SEARCH_CACHE_SECONDS))
     return {**result, "cached": False}

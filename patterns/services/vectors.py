@@ -3,30 +3,32 @@ dumpers, never a Python string per vector."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import psycopg
-from django.db import connection
 from pgvector.psycopg import register_vector
 
+from asterweb.db import psycopg_connection
 
-def raw_connection():
-    """The psycopg connection under Django's, with pgvector's types registered once."""
-    connection.ensure_connection()
-    raw = connection.connection
-    if not getattr(raw, "_asterai_vector_registered", False):
-        register_vector(raw)
-        raw._asterai_vector_registered = True
-    return raw
+
+@contextmanager
+def vector_connection() -> Iterator[psycopg.Connection]:
+    """The psycopg connection under Django's (health-checked, errors wrapped: asterweb.db), with
+    pgvector's types registered once per connection."""
+    with psycopg_connection() as raw:
+        if not getattr(raw, "_asterai_vector_registered", False):
+            register_vector(raw)
+            raw._asterai_vector_registered = True
+        yield raw
 
 
 def copy_rows(table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence]) -> int:
     """``COPY table (columns) FROM STDIN (FORMAT BINARY)``; vectors may be numpy arrays."""
-    raw = raw_connection()
     count = 0
     column_list = ", ".join(columns)
-    with raw.cursor() as cursor:
+    with vector_connection() as raw, raw.cursor() as cursor:
         with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.set_types(list(types))
             for row in rows:
@@ -42,7 +44,7 @@ def fetch_vectors(sql: str, params: Sequence | dict = ()) -> list[tuple]:
     connections bind on the client, which writes each query vector out as decimal text for the
     server to parse back (measured ~1 ms of a search's time per vector), and text results would
     make every returned vector a string to parse."""
-    with psycopg.Cursor(raw_connection()) as cursor:
+    with vector_connection() as raw, psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, binary=True)
         return cursor.fetchall()
 

@@ -14,8 +14,9 @@ What it guarantees on top of CCXT (see ``base.ExchangeAdapter`` for the contract
 * **Pre-checks.** An order is checked against the market's lot size, tick size and minimum
   notional (``Market.check_order``) before any request.
 * **Markets cached per process** (keyed by exchange id and API base URLs) for ``markets_ttl_s``.
-  Aster publishes maximum leverage only in its signed leverage brackets, so ``Market.max_leverage``
-  is filled for Aster when the adapter has credentials (None otherwise).
+  Aster publishes maximum leverage only in its signed leverage brackets, which are per account, so
+  ``Market.max_leverage`` is filled for Aster when the adapter has credentials (None otherwise),
+  from that account's brackets, cached per account beside the shared public markets.
 * **No builder fee.** ``options['builderFee'] = False`` always (CCXT's default adds a 0.1 %
   builder fee to every Aster perpetual order and approves CCXT's builder address).
 * **Aster credentials.** An agent ("API wallet") key acting for a main wallet (recommended: it can
@@ -30,13 +31,14 @@ call waits for the previous one: give each worker its own adapter for parallelis
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
@@ -110,8 +112,10 @@ class _MarketsEntry:
     loaded_at: float  # time.monotonic()
     raw: list[dict]  # CCXT's market structures, to seed other CCXT instances
     currencies: dict | None
-    markets: dict[str, Market]
-    leverage_loaded: bool = False
+    markets: dict[str, Market]  # public: the same for every account
+    # Aster's leverage brackets are a signed, per-account answer: the markets with one account's
+    # max_leverage filled in, keyed by ``CcxtAdapter._account_key`` (a hash, never a credential).
+    account_markets: dict[str, dict[str, Market]] = field(default_factory=dict)
 
 
 _MARKETS: dict[tuple[str, str], _MarketsEntry] = {}
@@ -365,15 +369,28 @@ class CcxtAdapter:
             with self._lock:
                 self._exchange.set_markets(entry.raw, entry.currencies)
         self._entry = entry
-        if self._aster and self._credentials and not entry.leverage_loaded:
+        if self._aster and self._credentials and self._account_key() not in entry.account_markets:
             self._load_max_leverage(entry)
-        return dict(entry.markets)
+        return dict(self._markets_of(entry))
 
     def _markets(self) -> dict[str, Market]:
         entry = self._entry
         if entry is None or time.monotonic() - entry.loaded_at > self._markets_ttl_s:
             return self.load_markets()
-        return entry.markets
+        return self._markets_of(entry)
+
+    def _markets_of(self, entry: _MarketsEntry) -> dict[str, Market]:
+        """The entry's markets as this adapter's account sees them."""
+        if not self._credentials:
+            return entry.markets
+        return entry.account_markets.get(self._account_key(), entry.markets)
+
+    def _account_key(self) -> str:
+        """Which account's brackets apply: the traded wallet (an agent key trades its main
+        wallet's account), else the API key; hashed, so the cache holds no credential."""
+        credentials = self._credentials
+        identity = (credentials.account_address() or credentials.api_key or "") if credentials else ""
+        return hashlib.sha256(identity.encode()).hexdigest()
 
     def market(self, symbol: str) -> Market:
         market = self._markets().get(symbol)
@@ -441,13 +458,12 @@ class CcxtAdapter:
             leverages = [v for v in leverages if v is not None]
             if leverages:
                 by_id[str(row.get("symbol"))] = int(max(leverages))
-        entry.markets = {
+        entry.account_markets[self._account_key()] = {
             symbol: replace(m, max_leverage=by_id.get(m.exchange_symbol, m.max_leverage))
             if m.market_type is MarketType.PERPETUAL
             else m
             for symbol, m in entry.markets.items()
         }
-        entry.leverage_loaded = True
 
     def _perpetual(self, symbol: str) -> Market:
         market = self.market(symbol)

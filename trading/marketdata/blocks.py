@@ -37,6 +37,7 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
+from asterweb.db import psycopg_connection
 from trading.marketdata.candles import (
     CANDLE_ARRAY_FIELDS,
     PRICE_FIELDS,
@@ -152,7 +153,7 @@ def _runs(indexes: range, stored: dict[int, CandleArrays]) -> list[CandleArrays 
 
 def _stored_blocks(key: list, layout: _Layout, indexes: range) -> dict[int, CandleArrays]:
     # Binary results hand each payload over as is (Django's client-side cursor would decode hex).
-    with psycopg.Cursor(connection.connection) as cursor:
+    with psycopg_connection() as raw, psycopg.Cursor(raw) as cursor:
         bounds = [from_epoch(layout.start(indexes.start)), from_epoch(layout.start(indexes.stop))]
         cursor.execute(_STORED, [*key, *bounds], binary=True)
         rows = cursor.fetchall()

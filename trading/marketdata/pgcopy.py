@@ -35,6 +35,8 @@ import psycopg
 from django.db import connection
 from psycopg import pq
 
+from asterweb.db import psycopg_connection
+
 POSTGRES_EPOCH = 946_684_800  # 2000-01-01 in Unix seconds: binary timestamps count µs from it
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _PADDING = bytes(16)  # lets the last row's fields be read as whole 8-byte words
@@ -67,10 +69,9 @@ def query_columns(sql: str, params: dict | Sequence, columns: Sequence[Column]) 
 
 def _copy_out(sql: str, params: dict | Sequence) -> tuple[bytearray, list[int]]:
     """The binary COPY stream of ``sql`` and the length of each CopyData message in it."""
-    connection.ensure_connection()
-    query = connection.ops.compose_sql(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params)
-    pgconn = connection.connection.pgconn
-    with connection.wrap_database_errors:
+    with psycopg_connection() as raw:
+        query = connection.ops.compose_sql(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params)
+        pgconn = raw.pgconn
         try:
             pgconn.send_query(query.encode())
             _next_result(pgconn, pq.ExecStatus.COPY_OUT)

@@ -44,6 +44,8 @@ from trading.exchanges.ccxt_adapter import CcxtAdapter
 from trading.exchanges.credentials import ExchangeCredentials
 from trading.exchanges.registry import ADAPTER_FACTORIES, adapter_for, supported_exchange_ids
 from trading.tests.aster_server import ORDER_PATH, sign_params
+from trading.tests.aster_server.state import brackets
+from trading.tests.conftest import Wallet
 
 BTC = "BTC/USDT:USDT"
 HOUR_MS = 3_600_000
@@ -173,6 +175,25 @@ def test_markets_are_cached_per_process(aster_server, aster_wallets):
     assert len(aster_server.requests) == seen  # no request at all: markets and brackets were cached
     second.load_markets(reload=True)
     assert len(aster_server.requests_to("/fapi/v3/exchangeInfo")) == 2
+
+
+def test_leverage_brackets_are_cached_per_account(aster_server, aster_wallets):
+    """Brackets are signed, per-account answers: another account's may differ (here the venue
+    gave a second account at most 20x on BTC), so one account's never serve another."""
+    other = Wallet.from_seed("aster other main")
+    aster_server.state.add_account(other.address, balances={"USDT": Decimal("100")})
+    aster_server.state.set_account_brackets(other.address, "BTCUSDT", brackets(("0", "50000", 20, "0.025")))
+    first = make_adapter(aster_server, aster_wallets.main_credentials())
+    assert first.load_markets()[BTC].max_leverage == 100
+    second = make_adapter(aster_server, ExchangeCredentials(kind="main_key", private_key=other.private_key))
+    assert second.load_markets()[BTC].max_leverage == 20
+    assert second.market(BTC).max_leverage == 20
+    assert len(aster_server.requests_to("/fapi/v3/exchangeInfo")) == 1  # public markets still shared
+    seen = len(aster_server.requests_to("/fapi/v3/leverageBracket"))
+    again = make_adapter(aster_server, aster_wallets.agent_credentials())  # trades the first account
+    assert again.load_markets()[BTC].max_leverage == 100
+    assert len(aster_server.requests_to("/fapi/v3/leverageBracket")) == seen  # that account's, cached
+    assert make_adapter(aster_server, None).load_markets()[BTC].max_leverage is None  # public: none
 
 
 def test_unknown_symbol_is_refused_without_a_request(agent_adapter, aster_server):

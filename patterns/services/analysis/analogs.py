@@ -11,7 +11,7 @@ import numpy as np
 from patterns.models import Corpus
 from patterns.services.analysis.matrix import CorpusMatrix
 from patterns.services.search import COMPONENTS, SearchRequest, Weights, _filter_sql
-from patterns.services.vectors import raw_connection
+from patterns.services.vectors import vector_connection
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def eligible_mask(matrix: CorpusMatrix, horizon: int, target_day: date | np.date
 def filter_mask(corpus: Corpus, request: SearchRequest, matrix: CorpusMatrix) -> np.ndarray:
     """Days passing the query's structured filters, with search's own SQL (one semantics)."""
     where, params = _filter_sql(corpus, request)
-    with raw_connection().cursor() as cursor:
+    with vector_connection() as raw, raw.cursor() as cursor:
         # ``where`` is search's own clause: fixed SQL text with %s placeholders only.
         # Day numbers (days since 1970-01-01) as integers: no date object per row to convert.
         cursor.execute(f"SELECT day - DATE '1970-01-01' FROM patterns_dayvector WHERE {where}", params)

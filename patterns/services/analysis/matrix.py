@@ -15,7 +15,7 @@ from asterweb.errors import ApplicationError
 from patterns.encoders.market import HORIZONS
 from patterns.models import Corpus
 from patterns.services.search import COMPONENTS
-from patterns.services.vectors import raw_connection
+from patterns.services.vectors import vector_connection
 
 _MATRIX_CACHE_SIZE = 4
 _NO_END = np.iinfo(np.int64).max  # a forward window that ends past the corpus' last bar
@@ -139,7 +139,7 @@ def _corpus_matrix_load(corpus: Corpus) -> CorpusMatrix:
     )
     # Binary transfer: each vector arrives as raw float4s (np.frombuffer), not text to parse.
     # Django's cursors bind client-side, which cannot return binary; a plain psycopg one can.
-    with psycopg.Cursor(raw_connection()) as cursor:
+    with vector_connection() as raw, psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, [corpus.pk], binary=True)
         rows = cursor.fetchall()
     if not rows:

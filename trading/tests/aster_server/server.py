@@ -83,7 +83,10 @@ class AsterTestServer:
             ("GET", "/fapi/v3/klines"): (self._klines, False),
             ("GET", "/fapi/v3/premiumIndex"): (self._premium_index, False),
             ("GET", "/fapi/v3/fundingRate"): (self._funding_rate, False),
-            ("GET", "/fapi/v3/leverageBracket"): (lambda p, u: self.state.leverage_brackets(p.get("symbol")), True),
+            ("GET", "/fapi/v3/leverageBracket"): (
+                lambda p, u: self.state.leverage_brackets(p.get("symbol"), user=u),
+                True,
+            ),
             ("POST", ORDER_PATH): (self._order_create, True),
             ("DELETE", ORDER_PATH): (self._order_cancel, True),
             ("GET", ORDER_PATH): (self._order_query, True),

@@ -12,7 +12,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
 ZERO = Decimal(0)
@@ -259,6 +259,7 @@ class VenueState:
         self.funding_history: dict[str, list[tuple[int, Decimal]]] = {}
         self.klines: dict[tuple[str, str], list[list]] = {}
         self.accounts: dict[str, Account] = {}
+        self.account_brackets: dict[str, dict[str, list[Bracket]]] = {}
         self.orders: dict[int, Order] = {}
         self.listen_keys: dict[str, str] = {}
         self._next_order_id = 4_000_000_001
@@ -509,8 +510,14 @@ class VenueState:
             ]
         return sorted(rows)
 
-    def leverage_brackets(self, symbol: str | None) -> list[dict]:
+    def set_account_brackets(self, user: str, symbol: str, rows: list[Bracket]) -> None:
+        """Brackets the venue set for one account (Aster's, like Binance's, are per account)."""
+        self.account_brackets.setdefault(user.lower(), {})[symbol] = rows
+
+    def leverage_brackets(self, symbol: str | None, user: str | None = None) -> list[dict]:
         specs = [self.perp(symbol)] if symbol else [s for s in self.symbols.values() if s.market == "perp"]
+        own = self.account_brackets.get((user or "").lower(), {})
+        specs = [replace(spec, brackets=own.get(spec.symbol, spec.brackets)) for spec in specs]
         return [
             {
                 "symbol": spec.symbol,
