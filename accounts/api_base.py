@@ -27,11 +27,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import require_recent_reauthentication
+from accounts.idempotency import idempotency_key_from, idempotent_response, request_fingerprint
 from accounts.models import ApiKey, Membership, Organization, Scope
 from accounts.request_context import bind_api_key
 from accounts.roles import Role, role_at_least
 from accounts.services.api_keys import effective_scopes
-from asterweb.idempotency import idempotency_key_from, idempotent_response, request_fingerprint
 
 ORG_URL_KWARG = "org_slug"
 _SEALED = ("initial", "dispatch", "get_queryset", "check_permissions", "perform_authentication")

@@ -16,6 +16,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.idempotency import idempotency_records_purge
 from accounts.models import ApiKey, AuditEvent, IdempotencyRecord, Invitation, Membership
 from accounts.roles import Role
 from accounts.tasks import idempotency_records_purge as purge_task
@@ -27,7 +28,6 @@ from accounts.tests.api_helpers import (
     reauthenticated_client,
     stored_rows,
 )
-from asterweb.idempotency import idempotency_records_purge
 
 TEST_URLCONF = "accounts.tests.api_helpers"
 REPLAYED = "Idempotent-Replayed"
