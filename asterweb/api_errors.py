@@ -7,13 +7,13 @@ shape here. Anything else is a bug: it is not handled, so it stays a 500 (JSON u
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
+from django.template.defaultfilters import filesizeformat
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -80,7 +80,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = str(exc) or "You do not have permission to do this."
         return Response(error_body(status=403, code="permission_denied", detail=detail), status=403)
     if isinstance(exc, RequestDataTooBig):
-        return Response(error_body(status=413, code="body_too_large", detail="The request body is too large."), 413)
+        return Response(error_body(status=413, code="body_too_large", detail=body_too_large_detail()), 413)
     if isinstance(exc, exceptions.ValidationError):
         return _validation_response(exc)
     if isinstance(exc, exceptions.APIException):
@@ -99,33 +99,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return None
 
 
+def body_too_large_detail(limit: int | None = None) -> str:
+    """What a person sees when a body (or an uploaded file in it) is over its limit."""
+    files = f"files up to {filesizeformat(settings.UPLOAD_MAX_BYTES)}"
+    if limit is None:
+        return f"The request body or a file in it is too large ({files})."
+    return f"The request body is larger than {limit} bytes ({filesizeformat(limit)}; {files})."
+
+
 def is_api_request(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
 def json_error(*, status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse(error_body(status=status, code=code, detail=detail), status=status)
-
-
-class ApiBodySizeMiddleware:
-    """Refuse oversized API bodies with a 413 before anything reads them."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if is_api_request(request):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return json_error(status=400, code="invalid_content_length", detail="Content-Length is not a number.")
-            if length > settings.API_MAX_BODY_BYTES:
-                return json_error(
-                    status=413,
-                    code="body_too_large",
-                    detail=f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
-                )
-        return self.get_response(request)
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -23,7 +23,7 @@ from patterns.selectors import corpora_visible, corpus_get, corpus_get_own, corp
 from patterns.services import corpora as corpus_service
 from patterns.services import search as search_service
 from patterns.services.astro_table import astro_table_read
-from patterns.sources import MAX_HEADLINE_CHARS
+from patterns.sources import MAX_HEADLINE_CHARS, upload_size_check
 
 MAX_HEADLINES_PAGE = 500
 TAGS = ["pattern search"]
@@ -179,6 +179,7 @@ class CorpusHeadlinesView(OrganizationAPIView):
     required_roles = {"get": Role.VIEWER, "post": Role.TRADER}
     required_scopes = {"post": Scope.TRADE}
     parser_classes = [JSONParser, MultiPartParser]
+    accepts_upload = True  # bodies up to UPLOAD_MAX_BYTES (asterweb.request_limits), not API_MAX_BODY_BYTES
 
     @extend_schema(
         summary="List a corpus' headlines (newest day first)",
@@ -196,10 +197,11 @@ class CorpusHeadlinesView(OrganizationAPIView):
     @extend_schema(
         summary="Add headlines to a private corpus",
         description='JSON `{"headlines": [{"day", "text", "source"}]}` or a multipart `file` (CSV/JSON). '
-        "Good rows are kept; each rejected row is reported with its reason. Indexing runs afterwards.",
+        "Good rows are kept; each rejected row is reported with its reason. Indexing runs afterwards. "
+        "Bodies and files up to `UPLOAD_MAX_BYTES` (10 MiB by default; larger ones are a 413).",
         tags=TAGS,
         request={"application/json": HeadlinesAddSerializer, "multipart/form-data": HeadlinesAddSerializer},
-        responses={201: AddReportSerializer, **error_responses(400)},
+        responses={201: AddReportSerializer, **error_responses(400, 413)},
     )
     def post(self, request: Request, corpus_id: int, **kwargs: Any) -> Response:
         corpus = corpus_get_own(self.organization, corpus_id)
@@ -207,6 +209,7 @@ class CorpusHeadlinesView(OrganizationAPIView):
         body.is_valid(raise_exception=True)
         upload = body.validated_data.get("file")
         if upload is not None:
+            upload_size_check(upload.size)  # by its size, before reading it
             content, filename = upload.read(), upload.name or "upload"
         else:
             content = json.dumps(body.validated_data["headlines"]).encode()

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from django.conf import settings
+
 from asterweb.errors import ApplicationError
+from asterweb.request_limits import upload_limit_text
 from patterns.encoders.astro import MAX_DATE, MIN_DATE
 from patterns.encoders.news import clean_headline
 
 MAX_HEADLINE_CHARS = 1000
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_UPLOAD_ROWS = 200_000
 _DATE_COLUMNS = ("date", "day", "published", "published_at", "time", "timestamp")
 _TEXT_COLUMNS = ("headline", "title", "text", "news", "event")
@@ -121,12 +123,19 @@ def _has_surrogates(text: str) -> bool:
 # ---------------------------------------------------------------- uploads
 
 
+def upload_size_check(size: int) -> None:
+    """Refuse a file over ``UPLOAD_MAX_BYTES`` by its size, before anyone reads it."""
+    if size > settings.UPLOAD_MAX_BYTES:
+        raise UploadRejected(
+            f"The file is {size:,} bytes; the limit is {settings.UPLOAD_MAX_BYTES:,} ({upload_limit_text()})."
+        )
+
+
 def read_upload(content: bytes, filename: str) -> ReadReport:
     """Headlines from an uploaded CSV or JSON file (chosen by extension, else by content)."""
+    upload_size_check(len(content))
     if not content.strip():
         raise UploadRejected("The file is empty.")
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise UploadRejected(f"The file is {len(content):,} bytes; the limit is {MAX_UPLOAD_BYTES:,}.")
     # Undecodable bytes become lone surrogates, so the rows they are in are rejected one by one.
     text = content.decode("utf-8-sig", errors="surrogateescape")
     is_json = filename.lower().endswith(".json") or text.lstrip()[:1] in ("[", "{")

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "asterweb.request_limits.RequestBodyLimitMiddleware",  # before CSRF, which parses POST bodies
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -65,7 +66,6 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.OrganizationMiddleware",
-    "asterweb.api_errors.ApiBodySizeMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -244,8 +244,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
-# Request bodies larger than this get a 413 under /api/ before anything parses them.
+# Request bodies larger than this get a 413 under /api/ before anything parses them (except
+# the endpoints that take uploads, which take up to UPLOAD_MAX_BYTES; asterweb.request_limits).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_048_576)
+# The largest uploaded file (headlines, on the page and through the API); help texts read it.
+# Other pages' bodies are capped at DATA_UPLOAD_MAX_MEMORY_SIZE (Django's 2.5 MB).
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "asterweb.request_limits.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Default request rates (billing backs these with plan limits later): per API key and per signed-in user.
 API_RATE_PER_KEY = env.str("API_RATE_PER_KEY", default="1200/min")
 API_RATE_PER_USER = env.str("API_RATE_PER_USER", default="600/min")
