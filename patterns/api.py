@@ -9,7 +9,7 @@ from typing import Any
 from django.urls import path
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,6 +17,7 @@ from accounts.api_base import OrganizationAPIView
 from accounts.models import Scope
 from accounts.roles import Role
 from asterweb.api_errors import error_responses
+from asterweb.parsers import JSONParser
 from asterweb.serializers import StrictSerializer
 from patterns.encoders import astro
 from patterns.selectors import corpora_visible, corpus_get, corpus_get_own, corpus_headlines
