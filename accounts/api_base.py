@@ -44,7 +44,8 @@ class OrganizationScopedMixin:
     model: ClassVar[type[Model] | None] = None
     required_roles: ClassVar[dict[str, Role]] = {}
     required_scopes: ClassVar[dict[str, Scope]] = {}
-    # Actions whose POST creates something and therefore honours Idempotency-Key.
+    # Actions whose POST creates something and therefore honours Idempotency-Key: a viewset's
+    # "create" by default; an OrganizationAPIView whose POST creates declares ("post",).
     idempotent_actions: ClassVar[tuple[str, ...]] = ("create",)
     # Response fields holding a secret shown once: never stored, null in a replay.
     idempotency_secret_fields: ClassVar[tuple[str, ...]] = ()

@@ -75,6 +75,7 @@ class CorpusCreateSerializer(StrictSerializer):
 class CorpusListView(OrganizationAPIView):
     required_roles = {"get": Role.VIEWER, "post": Role.TRADER}
     required_scopes = {"post": Scope.TRADE}
+    idempotent_actions = ("post",)  # creates a corpus
 
     @extend_schema(summary="List corpora", tags=TAGS, responses={200: CorpusSerializer(many=True), **error_responses()})
     def get(self, request: Request, **kwargs: Any) -> Response:
@@ -181,6 +182,7 @@ class CorpusHeadlinesView(OrganizationAPIView):
     required_scopes = {"post": Scope.TRADE}
     parser_classes = [JSONParser, MultiPartParser]
     accepts_upload = True  # bodies up to UPLOAD_MAX_BYTES (asterweb.request_limits), not API_MAX_BODY_BYTES
+    idempotent_actions = ("post",)  # adds headlines
 
     @extend_schema(
         summary="List a corpus' headlines (newest day first)",
