@@ -95,7 +95,7 @@ class RequestBodyLimitMiddleware:
 def declared_length(request: HttpRequest) -> int | None:
     """The request's Content-Length (0 when absent), or None when it is not a number."""
     raw = request.META.get("CONTENT_LENGTH") or "0"
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isascii() and raw.isdigit() else None
 
 
 class UploadSizeLimitHandler(FileUploadHandler):

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 
 from asterweb.errors import ApplicationError
-from asterweb.parsers import MAX_JSON_DEPTH, json_problem
+from asterweb.parsers import MAX_JSON_DEPTH, json_problem, json_too_deep
 from asterweb.request_limits import upload_limit_text
 from patterns.encoders.astro import MAX_DATE, MIN_DATE
 from patterns.encoders.news import clean_headline
@@ -207,12 +207,12 @@ def _csv_rows(reader: Any) -> Iterable[list[str]]:
 
 
 def _read_json(text: str) -> ReadReport:
+    if json_too_deep(text):
+        raise UploadRejected(f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep.")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise UploadRejected(f"The file is not valid JSON: {error.msg} at line {error.lineno}.") from None
-    except RecursionError:
-        raise UploadRejected(f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep.") from None
     problem = json_problem(data)
     if problem is not None:
         where, message = problem

@@ -72,3 +72,10 @@ def test_a_nul_in_a_nested_value_is_a_400_naming_the_field(api, paths):
     raw = '{"headlines": [{"day": "2021-03-01", "text": "Rates\\u0000up"}]}'
     body = assert_error(send(api, method, path, raw), 400, "invalid")
     assert body["fields"] == {"headlines.0.text": ["Null characters are not allowed."]}
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(api, paths):
+    method, path = paths["organization"]
+    response = send(api, method, path, '{"name": "' + "[{" * 40 + '"}')
+    assert response.status_code == 200, response.content
+    assert response.json()["name"] == "[{" * 40
