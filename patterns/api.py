@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -18,7 +19,7 @@ from accounts.models import Scope
 from accounts.roles import Role
 from asterweb.api_errors import error_responses
 from asterweb.parsers import JSONParser
-from asterweb.serializers import StrictSerializer
+from asterweb.serializers import StrictQuerySerializer, StrictSerializer
 from patterns.encoders import astro
 from patterns.selectors import corpora_visible, corpus_get, corpus_get_own, corpus_headlines
 from patterns.services import corpora as corpus_service
@@ -142,7 +143,7 @@ class HeadlineSerializer(serializers.Serializer):
         return headline.has_vector
 
 
-class HeadlineQuerySerializer(StrictSerializer):
+class HeadlineQuerySerializer(StrictQuerySerializer):
     day = serializers.DateField(required=False)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_HEADLINES_PAGE, default=100)
 
@@ -412,7 +413,7 @@ class SkySerializer(serializers.Serializer):
     aspects = serializers.ListField(child=serializers.CharField())
 
 
-class SkyQuerySerializer(StrictSerializer):
+class SkyQuerySerializer(StrictQuerySerializer):
     day = serializers.DateField()
 
     def validate_day(self, value):
@@ -427,7 +428,7 @@ class SkyView(OrganizationAPIView):
     @extend_schema(
         summary="The astro configuration of a day (00:00 UTC)",
         tags=TAGS,
-        parameters=[OpenApiParameter("day", str, description="YYYY-MM-DD, 1900-2050", required=True)],
+        parameters=[OpenApiParameter("day", OpenApiTypes.DATE, description="YYYY-MM-DD, 1900-2050", required=True)],
         responses={200: SkySerializer, **error_responses(400)},
     )
     def get(self, request: Request, **kwargs: Any) -> Response:

@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "asterweb.logging.RequestLogMiddleware",
     "accounts.request_context.RequestContextMiddleware",
+    "asterweb.api_errors.ApiJsonErrorsMiddleware",  # /api/ errors are JSON even from Django's DEBUG pages
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -214,7 +215,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "asterweb.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "asterweb.filters.StrictFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["asterweb.throttling.CredentialRateThrottle"],
@@ -240,6 +241,10 @@ SPECTACULAR_SETTINGS = {
         "CredentialKindEnum": "trading.models.exchange_accounts.CREDENTIAL_KIND_CHOICES",
         "LiveCredentialKindEnum": "trading.models.exchange_accounts.LIVE_CREDENTIAL_KIND_CHOICES",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "asterweb.api_errors.schema_lists_bad_input",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
