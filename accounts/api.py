@@ -272,7 +272,7 @@ class OrganizationDetailView(OrganizationAPIView):
         request=MembershipUpdateSerializer,
         responses={200: MembershipSerializer, **error_responses(400, 409)},
     ),
-    destroy=extend_schema(summary="Remove a member", responses={204: None, **error_responses(409)}),
+    destroy=extend_schema(summary="Remove a member", responses={204: None, **error_responses(400, 409)}),
 )
 class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationViewSet):
     model = Membership

@@ -31,12 +31,12 @@ from accounts.access import (
     require_recent_reauthentication,
     session_passed_second_factor,
 )
+from accounts.idempotency import idempotency_key_from, idempotent_response, request_fingerprint
 from accounts.models import ApiKey, Membership, Organization, Scope
 from accounts.request_context import bind_api_key
 from accounts.roles import Role, role_at_least
 from accounts.selectors import membership_for_slug
 from accounts.services.api_keys import effective_scopes
-from asterweb.idempotency import idempotency_key_from, idempotent_response, request_fingerprint
 
 ORG_URL_KWARG = "org_slug"
 _SEALED = ("initial", "dispatch", "get_queryset", "check_permissions", "perform_authentication")
@@ -49,7 +49,8 @@ class OrganizationScopedMixin:
     model: ClassVar[type[Model] | None] = None
     required_roles: ClassVar[dict[str, Role]] = {}
     required_scopes: ClassVar[dict[str, Scope]] = {}
-    # Actions whose POST creates something and therefore honours Idempotency-Key.
+    # Actions whose POST creates something and therefore honours Idempotency-Key: a viewset's
+    # "create" by default; an OrganizationAPIView whose POST creates declares ("post",).
     idempotent_actions: ClassVar[tuple[str, ...]] = ("create",)
     # Response fields holding a secret shown once: never stored, null in a replay.
     idempotency_secret_fields: ClassVar[tuple[str, ...]] = ()

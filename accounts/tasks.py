@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from accounts import selectors, services
-from asterweb.idempotency import idempotency_records_purge as purge_idempotency_records
+from accounts.idempotency import idempotency_records_purge as purge_idempotency_records
 
 
 @shared_task(name="accounts.tasks.organizations_purge_due")

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.defaultfilters import filesizeformat
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -80,7 +81,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = str(exc) or "You do not have permission to do this."
         return Response(error_body(status=403, code="permission_denied", detail=detail), status=403)
     if isinstance(exc, RequestDataTooBig):
-        return Response(error_body(status=413, code="body_too_large", detail="The request body is too large."), 413)
+        return Response(error_body(status=413, code="body_too_large", detail=body_too_large_detail()), 413)
     if isinstance(exc, exceptions.ValidationError):
         return _validation_response(exc)
     if isinstance(exc, exceptions.APIException):
@@ -99,6 +100,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return None
 
 
+def body_too_large_detail(limit: int | None = None) -> str:
+    """What a person sees when a body (or an uploaded file in it) is over its limit."""
+    files = f"files up to {filesizeformat(settings.UPLOAD_MAX_BYTES)}"
+    if limit is None:
+        return f"The request body or a file in it is too large ({files})."
+    return f"The request body is larger than {limit} bytes ({filesizeformat(limit)}; {files})."
+
+
 def is_api_request(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
@@ -107,25 +116,37 @@ def json_error(*, status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse(error_body(status=status, code=code, detail=detail), status=status)
 
 
-class ApiBodySizeMiddleware:
-    """Refuse oversized API bodies with a 413 before anything reads them."""
+# What an /api/ answer that Django (not DRF) made says, by status.
+_GENERIC_ERRORS = {
+    400: ("bad_request", "The request could not be understood."),
+    403: ("permission_denied", "Permission denied."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    413: ("body_too_large", "The request body is too large."),
+    500: ("server_error", "Something went wrong on our side; it was logged."),
+}
+
+
+class ApiJsonErrorsMiddleware:
+    """Under ``/api/`` every error is JSON in the one shape, whoever made it: with ``DEBUG``
+    on, Django answers an unmatched URL (a non-integer id) or an unhandled exception with
+    its HTML technical pages, which the error handlers (handler404/500) never see."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if is_api_request(request):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return json_error(status=400, code="invalid_content_length", detail="Content-Length is not a number.")
-            if length > settings.API_MAX_BODY_BYTES:
-                return json_error(
-                    status=413,
-                    code="body_too_large",
-                    detail=f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
-                )
-        return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code < 400 or not is_api_request(request):
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        code, detail = _GENERIC_ERRORS.get(response.status_code, ("error", "The request failed."))
+        replaced = json_error(status=response.status_code, code=code, detail=detail)
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                replaced[header] = response[header]
+        return replaced
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -156,3 +177,23 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """The documented error responses of an operation (401, 403, 404, 429 always apply)."""
     codes = sorted({401, 403, 404, 429, *statuses})
     return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in codes}
+
+
+def schema_lists_bad_input(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: an operation that takes a query parameter or a
+    body can answer 400 (a wrong type, a value out of range, a rule between fields), so its
+    documented responses list that 400, even where the view forgot to."""
+    bad_input = {
+        "description": _ERROR_DESCRIPTIONS[400],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            takes_input = "requestBody" in operation or any(
+                parameter.get("in") == "query" for parameter in operation.get("parameters", [])
+            )
+            if takes_input:
+                operation["responses"].setdefault("400", bad_input)
+    return result

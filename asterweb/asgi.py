@@ -16,6 +16,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
+from asterweb.request_limits import body_limited_asgi  # noqa: E402
 from asterweb.routing import websocket_urlpatterns  # noqa: E402
 
 # Sessions only: consumers check the session's user themselves (accounts.consumers.events_access),
@@ -23,7 +24,7 @@ from asterweb.routing import websocket_urlpatterns  # noqa: E402
 # key, signing the browser out during a key rotation.
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": body_limited_asgi(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from asterweb.api_errors import is_api_request, json_error
+from asterweb.request_limits import body_too_large_response
 
 
 def landing(request: HttpRequest) -> HttpResponse:
@@ -17,6 +19,8 @@ def landing(request: HttpRequest) -> HttpResponse:
 
 
 def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):  # over DATA_UPLOAD_MAX_MEMORY_SIZE or UPLOAD_MAX_BYTES
+        return body_too_large_response(request)
     if is_api_request(request):
         return json_error(status=400, code="bad_request", detail="The request could not be understood.")
     return render(request, "errors/400.html", status=400)

@@ -17,7 +17,7 @@ from accounts.api_base import OrganizationAPIView
 from accounts.models import Scope
 from accounts.roles import Role
 from asterweb.api_errors import error_responses
-from asterweb.serializers import StrictSerializer
+from asterweb.serializers import StrictQuerySerializer, StrictSerializer
 from patterns.api import SearchSerializer, WeightsSerializer
 from patterns.encoders.market import HORIZONS
 from patterns.selectors import corpus_get
@@ -236,7 +236,7 @@ class CorpusWalkForwardView(OrganizationAPIView):
 # ---------------------------------------------------------------- the signal of a day
 
 
-class SignalQuerySerializer(StrictSerializer):
+class SignalQuerySerializer(StrictQuerySerializer):
     day = serializers.DateField()
     horizon = _horizon_field()
     k = _k_field()
@@ -290,7 +290,7 @@ class CorpusSignalView(OrganizationAPIView):
 # ---------------------------------------------------------------- aspect heatmap
 
 
-class HeatmapQuerySerializer(StrictSerializer):
+class HeatmapQuerySerializer(StrictQuerySerializer):
     horizon = serializers.ChoiceField(
         choices=list(HORIZONS), required=False, help_text="One horizon; every horizon when absent."
     )

@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,13 +18,14 @@ from accounts.api_base import OrganizationAPIView
 from accounts.models import Scope
 from accounts.roles import Role
 from asterweb.api_errors import error_responses
-from asterweb.serializers import StrictSerializer
+from asterweb.parsers import JSONParser
+from asterweb.serializers import StrictQuerySerializer, StrictSerializer
 from patterns.encoders import astro
 from patterns.selectors import corpora_visible, corpus_get, corpus_get_own, corpus_headlines
 from patterns.services import corpora as corpus_service
 from patterns.services import search as search_service
 from patterns.services.astro_table import astro_table_read
-from patterns.sources import MAX_HEADLINE_CHARS
+from patterns.sources import MAX_HEADLINE_CHARS, upload_size_check
 
 MAX_HEADLINES_PAGE = 500
 TAGS = ["pattern search"]
@@ -74,6 +76,7 @@ class CorpusCreateSerializer(StrictSerializer):
 class CorpusListView(OrganizationAPIView):
     required_roles = {"get": Role.VIEWER, "post": Role.TRADER}
     required_scopes = {"post": Scope.TRADE}
+    idempotent_actions = ("post",)  # creates a corpus
 
     @extend_schema(summary="List corpora", tags=TAGS, responses={200: CorpusSerializer(many=True), **error_responses()})
     def get(self, request: Request, **kwargs: Any) -> Response:
@@ -140,7 +143,7 @@ class HeadlineSerializer(serializers.Serializer):
         return headline.has_vector
 
 
-class HeadlineQuerySerializer(StrictSerializer):
+class HeadlineQuerySerializer(StrictQuerySerializer):
     day = serializers.DateField(required=False)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_HEADLINES_PAGE, default=100)
 
@@ -179,6 +182,8 @@ class CorpusHeadlinesView(OrganizationAPIView):
     required_roles = {"get": Role.VIEWER, "post": Role.TRADER}
     required_scopes = {"post": Scope.TRADE}
     parser_classes = [JSONParser, MultiPartParser]
+    accepts_upload = True  # bodies up to UPLOAD_MAX_BYTES (asterweb.request_limits), not API_MAX_BODY_BYTES
+    idempotent_actions = ("post",)  # adds headlines
 
     @extend_schema(
         summary="List a corpus' headlines (newest day first)",
@@ -196,10 +201,11 @@ class CorpusHeadlinesView(OrganizationAPIView):
     @extend_schema(
         summary="Add headlines to a private corpus",
         description='JSON `{"headlines": [{"day", "text", "source"}]}` or a multipart `file` (CSV/JSON). '
-        "Good rows are kept; each rejected row is reported with its reason. Indexing runs afterwards.",
+        "Good rows are kept; each rejected row is reported with its reason. Indexing runs afterwards. "
+        "Bodies and files up to `UPLOAD_MAX_BYTES` (10 MiB by default; larger ones are a 413).",
         tags=TAGS,
         request={"application/json": HeadlinesAddSerializer, "multipart/form-data": HeadlinesAddSerializer},
-        responses={201: AddReportSerializer, **error_responses(400)},
+        responses={201: AddReportSerializer, **error_responses(400, 413)},
     )
     def post(self, request: Request, corpus_id: int, **kwargs: Any) -> Response:
         corpus = corpus_get_own(self.organization, corpus_id)
@@ -207,6 +213,7 @@ class CorpusHeadlinesView(OrganizationAPIView):
         body.is_valid(raise_exception=True)
         upload = body.validated_data.get("file")
         if upload is not None:
+            upload_size_check(upload.size)  # by its size, before reading it
             content, filename = upload.read(), upload.name or "upload"
         else:
             content = json.dumps(body.validated_data["headlines"]).encode()
@@ -406,7 +413,7 @@ class SkySerializer(serializers.Serializer):
     aspects = serializers.ListField(child=serializers.CharField())
 
 
-class SkyQuerySerializer(StrictSerializer):
+class SkyQuerySerializer(StrictQuerySerializer):
     day = serializers.DateField()
 
     def validate_day(self, value):
@@ -421,7 +428,7 @@ class SkyView(OrganizationAPIView):
     @extend_schema(
         summary="The astro configuration of a day (00:00 UTC)",
         tags=TAGS,
-        parameters=[OpenApiParameter("day", str, description="YYYY-MM-DD, 1900-2050", required=True)],
+        parameters=[OpenApiParameter("day", OpenApiTypes.DATE, description="YYYY-MM-DD, 1900-2050", required=True)],
         responses={200: SkySerializer, **error_responses(400)},
     )
     def get(self, request: Request, **kwargs: Any) -> Response:

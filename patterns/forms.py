@@ -15,13 +15,14 @@ from django import forms
 
 from accounts.forms import form_add_application_error
 from asterweb.errors import ApplicationError
+from asterweb.request_limits import upload_limit_text
 from patterns.encoders import astro
 from patterns.encoders.market import HORIZONS
 from patterns.encoders.news import MAX_QUERY_CHARS
 from patterns.services import analysis
 from patterns.services.corpora import series_choices
 from patterns.services.search import MAX_RESULTS, DayFilters, SearchRequest, Weights
-from patterns.sources import MAX_HEADLINE_CHARS
+from patterns.sources import MAX_HEADLINE_CHARS, upload_size_check
 
 MAX_ASPECTS = 20
 MAX_SIGNS = 11
@@ -114,10 +115,23 @@ class CorpusCreateForm(forms.Form):
 class HeadlinesUploadForm(forms.Form):
     file = forms.FileField(
         label="Headlines file",
-        help_text="CSV with a header (a date column: date/day/published; a text column: headline/title/text; "
-        'optionally source), or JSON: a list of {"date", "headline"} objects. Up to 10 MB.',
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.json,.txt,text/csv,application/json"}),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = (
+            "CSV with a header (a date column: date/day/published; a text column: headline/title/text; "
+            f'optionally source), or JSON: a list of {{"date", "headline"}} objects. Up to {upload_limit_text()}.'
+        )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        try:
+            upload_size_check(upload.size)  # by its size: nothing is read yet
+        except ApplicationError as error:
+            raise forms.ValidationError(error.detail) from None
+        return upload
 
 
 class EventForm(forms.Form):

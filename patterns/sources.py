@@ -15,13 +15,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
+
+from django.conf import settings
 
 from asterweb.errors import ApplicationError
+from asterweb.parsers import MAX_JSON_DEPTH, json_problem, json_too_deep
+from asterweb.request_limits import upload_limit_text
 from patterns.encoders.astro import MAX_DATE, MIN_DATE
 from patterns.encoders.news import clean_headline
 
 MAX_HEADLINE_CHARS = 1000
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_UPLOAD_ROWS = 200_000
 _DATE_COLUMNS = ("date", "day", "published", "published_at", "time", "timestamp")
 _TEXT_COLUMNS = ("headline", "title", "text", "news", "event")
@@ -121,12 +125,24 @@ def _has_surrogates(text: str) -> bool:
 # ---------------------------------------------------------------- uploads
 
 
+def upload_size_check(size: int) -> None:
+    """Refuse a file over ``UPLOAD_MAX_BYTES`` by its size, before anyone reads it."""
+    if size > settings.UPLOAD_MAX_BYTES:
+        raise UploadRejected(
+            f"The file is {size:,} bytes; the limit is {settings.UPLOAD_MAX_BYTES:,} ({upload_limit_text()})."
+        )
+
+
 def read_upload(content: bytes, filename: str) -> ReadReport:
     """Headlines from an uploaded CSV or JSON file (chosen by extension, else by content)."""
+    upload_size_check(len(content))
     if not content.strip():
         raise UploadRejected("The file is empty.")
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise UploadRejected(f"The file is {len(content):,} bytes; the limit is {MAX_UPLOAD_BYTES:,}.")
+    if b"\x00" in content:
+        line = content[: content.index(b"\x00")].count(b"\n") + 1
+        raise UploadRejected(
+            f"The file contains NUL bytes (first on line {line}): save it as UTF-8 text (it may be UTF-16 or binary)."
+        )
     # Undecodable bytes become lone surrogates, so the rows they are in are rejected one by one.
     text = content.decode("utf-8-sig", errors="surrogateescape")
     is_json = filename.lower().endswith(".json") or text.lstrip()[:1] in ("[", "{")
@@ -153,14 +169,15 @@ def _read_csv(text: str) -> ReadReport:
     first_line = text.split("\n", 1)[0]
     delimiter = max(",;\t|", key=first_line.count)  # the header names the columns: its separator wins
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(reader, None)
+    rows = _csv_rows(reader)
+    header = next(rows, None)
     if not header:
         raise UploadRejected("The file has no header row.")
     day_column = _pick(header, _DATE_COLUMNS, "date")
     text_column = _pick(header, _TEXT_COLUMNS, "headline")
     source_column = _pick(header, _SOURCE_COLUMNS, "source", required=False)
     report = ReadReport()
-    for row in reader:
+    for row in rows:
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
@@ -173,11 +190,33 @@ def _read_csv(text: str) -> ReadReport:
     return report
 
 
+def _csv_rows(reader: Any) -> Iterable[list[str]]:
+    """The reader's rows; a line it cannot read (a field over the csv module's limit, usually
+    from a quote that is never closed) rejects the file with its line number."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise UploadRejected(
+                f"Line {reader.line_num} cannot be read: {error} characters (is a quote left open?)."
+                if "field larger than field limit" in str(error)
+                else f"Line {reader.line_num} cannot be read: {error}."
+            ) from None
+
+
 def _read_json(text: str) -> ReadReport:
+    if json_too_deep(text):
+        raise UploadRejected(f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep.")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise UploadRejected(f"The file is not valid JSON: {error.msg} at line {error.lineno}.") from None
+    problem = json_problem(data)
+    if problem is not None:
+        where, message = problem
+        raise UploadRejected(f"The file cannot be read: {message}" + (f" (at {where})" if where else ""))
     if isinstance(data, dict):
         data = data.get("headlines", data.get("events"))
     if not isinstance(data, list):

@@ -17,7 +17,7 @@ from accounts.models import Scope
 from accounts.roles import Role
 from asterweb.api_errors import error_responses
 from asterweb.errors import UpstreamError
-from asterweb.serializers import StrictSerializer
+from asterweb.serializers import StrictQuerySerializer, StrictSerializer
 from trading.exchanges.base import TIMEFRAME_SECONDS, ExchangeError, MarketType
 from trading.exchanges.credentials import CredentialsInvalid, credentials_parse
 from trading.marketdata.candles import SeriesKey
@@ -252,7 +252,7 @@ class CandleSeriesSerializer(serializers.Serializer):
     candle_count = serializers.IntegerField()
 
 
-class CandleQuerySerializer(StrictSerializer):
+class CandleQuerySerializer(StrictQuerySerializer):
     exchange = serializers.CharField(max_length=32)
     symbol = serializers.CharField(max_length=64)
     market_type = serializers.ChoiceField(choices=[m.value for m in MarketType], default=MarketType.SPOT.value)

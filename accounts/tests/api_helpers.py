@@ -147,6 +147,9 @@ class ExplodingOrganizationView(OrganizationAPIView):
 
     def post(self, request, **kwargs):
         audit_record(action=EXPLODING_ACTION, organization=self.organization, actor=request.user)
+        if "answer" in request.data:  # a chosen status, e.g. a transient 4xx
+            status = int(request.data["answer"])
+            return Response({"status": status}, status=status, headers={"Retry-After": "1"})
         if request.data.get("fail", True):
             raise RuntimeError("an unexpected bug after a write")
         return Response({"ok": True}, status=201)

@@ -1,7 +1,8 @@
 """Idempotency-Key on creating POSTs, as Stripe does it: a repeat replays the first response
 (2xx or 4xx) and creates nothing; another body with the same key is a 409; a repeat while the
 first still runs is a 409; keys are per organization and per credential and last 24 hours;
-5xx responses are not stored."""
+5xx responses and transient 4xx (re-authentication required, 409, 429) are not stored; every
+operation that creates (201), viewset or not, honours the key."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.idempotency import idempotency_records_purge
 from accounts.models import ApiKey, AuditEvent, IdempotencyRecord, Invitation, Membership
 from accounts.roles import Role
 from accounts.tasks import idempotency_records_purge as purge_task
@@ -27,7 +29,6 @@ from accounts.tests.api_helpers import (
     reauthenticated_client,
     stored_rows,
 )
-from asterweb.idempotency import idempotency_records_purge
 
 TEST_URLCONF = "accounts.tests.api_helpers"
 REPLAYED = "Idempotent-Replayed"
@@ -189,7 +190,7 @@ def test_a_key_just_under_24_hours_old_still_replays(team, owner):
 def test_purging_removes_only_records_past_24_hours(team, other_team, owner, client_for):
     for index in range(3):
         post(owner, keys_url(team.org), {"name": f"k{index}", "scopes": ["read"]}, key=f"k{index}")
-    post(client_for(other_team.owner), keys_url(other_team.org), {"name": "b", "scopes": ["read"]}, key="b")
+    post(reauthenticated_client(other_team.owner), keys_url(other_team.org), {"name": "b", "scopes": ["read"]}, key="b")
     records = IdempotencyRecord.all_objects
     assert records.count() == 4
     old = timezone.now() - timedelta(hours=25)
@@ -276,3 +277,113 @@ def test_an_api_key_caller_is_locked_under_its_key_credential(team):
         assert_error(response, 409, "idempotency_in_progress")
     # Closing the other session released its lock.
     assert post(key_client(issued), keys_url(team.org), {"name": "x", "scopes": ["read"]}, key="k").status_code == 201
+
+
+# --- transient answers are not stored -------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_reauthentication_required_is_not_stored(team, client_for):
+    session = client_for(team.owner)  # signed in, but no recent password confirmation
+    body = {"name": "after confirming", "scopes": ["read"]}
+    assert_error(post(session, keys_url(team.org), body, key="k"), 403, "reauthentication_required")
+    assert not IdempotencyRecord.objects.for_org(team.org).filter(key="k").exists()
+    from accounts.tests.factories import PASSWORD
+
+    session.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    again = post(session, keys_url(team.org), body, key="k")
+    assert again.status_code == 201 and REPLAYED not in again
+    assert ApiKey.objects.for_org(team.org).filter(name="after confirming").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_conflict_is_not_stored_and_a_retry_after_it_is_resolved_succeeds(team, owner):
+    body = {"email": "ana@example.com", "role": "viewer"}
+    assert post(owner, invitations_url(team.org), body).status_code == 201
+    assert_error(post(owner, invitations_url(team.org), body, key="invite-again"), 409)
+    Invitation.objects.for_org(team.org).update(status=Invitation.Status.REVOKED)
+    again = post(owner, invitations_url(team.org), body, key="invite-again")
+    assert again.status_code == 201 and REPLAYED not in again
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF=TEST_URLCONF)
+@pytest.mark.parametrize("status", [401, 403, 409, 429])
+def test_a_transient_4xx_is_not_stored(team, status):
+    client = Client()
+    client.force_login(team.owner)
+    path = f"/api/v1/orgs/{team.org.slug}/explode/"
+    assert post(client, path, {"answer": status}, key="transient").status_code == status
+    assert not IdempotencyRecord.objects.for_org(team.org).exists()
+    assert REPLAYED not in post(client, path, {"answer": status}, key="transient")
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF=TEST_URLCONF)
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_a_lasting_4xx_is_stored_and_replayed(team, status):
+    client = Client()
+    client.force_login(team.owner)
+    path = f"/api/v1/orgs/{team.org.slug}/explode/"
+    assert post(client, path, {"answer": status}, key="lasting").status_code == status
+    assert post(client, path, {"answer": status}, key="lasting")[REPLAYED] == "true"
+
+
+# --- creates through OrganizationAPIView ----------------------------------------------------
+
+
+def corpora_url(org) -> str:
+    return f"/api/v1/orgs/{org.slug}/corpora/"
+
+
+@pytest.mark.django_db
+def test_creating_a_corpus_twice_with_one_key_creates_it_once(team):
+    from patterns.models import Corpus
+
+    client = key_client(issue_key(team.org, team.owner))
+    first = post(client, corpora_url(team.org), {"name": "Desk notes"}, key="corpus-1")
+    second = post(client, corpora_url(team.org), {"name": "Desk notes"}, key="corpus-1")
+    assert first.status_code == second.status_code == 201
+    assert second[REPLAYED] == "true" and second.json()["id"] == first.json()["id"]
+    assert Corpus.objects.filter(organization=team.org).count() == 1
+
+
+@pytest.mark.django_db
+def test_adding_headlines_twice_with_one_key_adds_them_once(team):
+    from patterns.models import Headline
+    from patterns.services.corpora import corpus_create
+
+    corpus = corpus_create(organization=team.org, user=team.owner, name="Desk notes")
+    client = key_client(issue_key(team.org, team.owner))
+    body = {"headlines": [{"day": "2021-03-01", "text": "Rates up"}, {"day": "2021-03-02", "text": "Rates down"}]}
+    path = f"{corpora_url(team.org)}{corpus.pk}/headlines/"
+    first = post(client, path, body, key="add-1")
+    second = post(client, path, body, key="add-1")
+    assert first.json()["inserted"] == 2
+    assert second[REPLAYED] == "true" and second.json() == first.json()  # not "0 inserted, 2 duplicates"
+    assert AuditEvent.objects.for_org(team.org).filter(action="patterns.headlines_uploaded").count() == 1
+    assert Headline.objects.filter(corpus=corpus).count() == 2
+
+
+def _creating_operations() -> list[tuple[str, type, str]]:
+    """(path, view class, action) of every POST the schema documents as answering 201."""
+    from django.urls import resolve
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    found = []
+    for route, operations in schema["paths"].items():
+        post_operation = operations.get("post")
+        if post_operation and "201" in post_operation["responses"]:
+            concrete = route.replace("{org_slug}", "some-org").replace("{id}", "1").replace("{corpus_id}", "1")
+            match = resolve(concrete)
+            action = (getattr(match.func, "actions", None) or {}).get("post", "post")
+            found.append((route, match.func.cls, action))
+    return found
+
+
+def test_every_operation_that_creates_honours_idempotency_key():
+    operations = _creating_operations()
+    assert len(operations) >= 6  # members' invitations, keys, webhooks, exchange accounts, corpora, headlines
+    forgetful = [route for route, view, action in operations if action not in view.idempotent_actions]
+    assert forgetful == []

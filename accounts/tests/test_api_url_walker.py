@@ -450,3 +450,137 @@ def test_a_deleted_organization_is_404_for_its_members_and_their_keys(team, clie
     path = reverse("organization-detail", kwargs={"org_slug": team.org.slug})
     assert_error(client_for(team.owner).get(path), 404, "not_found")
     assert_error(key_client(issued).get(path), 401, "invalid_api_key")
+
+
+# --- an actor in both organizations; ids in paths, query strings and bodies ---------------
+# The riskiest caller is a member of both organizations: a lookup scoped by *user* instead of
+# by the organization in the URL would find the other organization's rows for them.
+
+
+def _member_of_both(team: Team, other_team: Team) -> Any:
+    """team's owner, made an owner of other_team as well."""
+    Membership.objects.create(organization=other_team.org, user=team.owner, role=Role.OWNER)
+    return team.owner
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("auth", AUTHS)
+@pytest.mark.parametrize("op", OPERATIONS_WITH_IDS, ids=str)
+def test_own_slug_with_another_organizations_ids_is_404_for_a_member_of_both(op, auth, team, other_team):
+    actor = _member_of_both(team, other_team)
+    foreign_kwargs = URL_FACTORIES[op.name](other_team, actor)
+    response = _request(op, _client(auth, team, actor), _path(op, team.org.slug, foreign_kwargs))
+    assert_error(response, 404, "not_found")
+
+
+@dataclass(frozen=True)
+class IdParameter:
+    """An object id an operation takes in its query string or body (not in its path)."""
+
+    name: str  # URL name
+    method: str
+    where: str  # "query" or "body"
+    parameter: str
+    make: Callable[[Team], str]  # an object of the team's organization the parameter can name
+
+    def __str__(self) -> str:
+        return f"{self.name}-{self.method}-{self.where}-{self.parameter}"
+
+
+def _delivery_endpoint(team: Team) -> str:
+    return str(_webhook_delivery(team).endpoint_id)
+
+
+def _delivery_event(team: Team) -> str:
+    return _webhook_delivery(team).event_id
+
+
+def _webhook_delivery(team: Team) -> Any:
+    from accounts.webhooks.models import WebhookDelivery
+
+    return WebhookDelivery.objects.for_org(team.org).get(pk=_webhook_delivery_of(team, team.owner)["pk"])
+
+
+ID_PARAMETERS = [
+    IdParameter("webhook-delivery-list", "get", "query", "endpoint", _delivery_endpoint),
+    IdParameter("webhook-delivery-list", "get", "query", "event", _delivery_event),
+]
+# Nonexistent values of the right form, to compare a foreign id's answer with.
+NO_SUCH_ID = {"endpoint": "987654321", "event": "evt_doesnotexist000000000000"}
+# Objects the API names: a query or body parameter called like one of these (or *_id) is an id.
+OBJECT_NAMES = {"id", "member", "membership", "invitation", "key", "api_key", "endpoint", "delivery", "event"}
+OBJECT_NAMES |= {"account", "exchange_account", "corpus", "headline", "series", "user", "organization"}
+# Named like an id but naming no row: (URL name, parameter) -> what it is.
+NOT_OBJECT_IDS = {
+    ("exchange-account-list", "exchange_id"): "a CCXT exchange name, e.g. aster",
+    ("exchange-account-list", "api_key"): "an exchange credential",
+    ("exchange-account-credentials", "api_key"): "an exchange credential",
+}
+
+
+def _id_like(name: str) -> bool:
+    return name in OBJECT_NAMES or name.endswith("_id")
+
+
+def _schema_parameters() -> set[tuple[str, str, str, str]]:
+    """(URL name, method, where, name) of every query and body parameter of the organization API."""
+    from django.urls import resolve
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = schema["components"]["schemas"]
+    found = set()
+    for route, operations in schema["paths"].items():
+        if not route.startswith("/api/v1/orgs/"):
+            continue
+        concrete = route.replace("{org_slug}", "x")
+        for placeholder in ("{id}", "{corpus_id}"):
+            concrete = concrete.replace(placeholder, "1")
+        name = resolve(concrete).url_name
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    found.add((name, method, "query", parameter["name"]))
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                reference = content["schema"].get("$ref", "")
+                for field in components.get(reference.rsplit("/", 1)[-1], {}).get("properties", {}):
+                    found.add((name, method, "body", field))
+    return found
+
+
+def test_every_id_in_a_query_string_or_body_is_walked():
+    """A new query or body parameter that names an object fails here until it is walked."""
+    id_like = {
+        entry for entry in _schema_parameters() if _id_like(entry[3]) and (entry[0], entry[3]) not in NOT_OBJECT_IDS
+    }
+    walked = {(p.name, p.method, p.where, p.parameter) for p in ID_PARAMETERS}
+    assert id_like == walked, f"walk these in ID_PARAMETERS: {sorted(id_like - walked)}"
+
+
+def _with_parameter(op: Operation, client: Client, param: IdParameter, value: str, team: Team) -> Any:
+    path = _path(op, team.org.slug, URL_FACTORIES[op.name](team, team.owner))
+    if param.where == "query":
+        return client.get(path, {param.parameter: value})
+    body = {**VALID_BODIES.get((op.name, op.method), dict)(), param.parameter: value}
+    return call(client, op.method, path, body)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("auth", AUTHS)
+@pytest.mark.parametrize("param", ID_PARAMETERS, ids=str)
+def test_another_organizations_id_in_a_query_or_body_answers_as_a_missing_one(param, auth, team, other_team):
+    """For a member of both: organization B's id under A's slug is answered exactly as an id
+    that does not exist (nothing of B's shows, and nothing says it exists); A's own id works."""
+    actor = _member_of_both(team, other_team)
+    op = next(op for op in OPERATIONS if (op.name, op.method) == (param.name, param.method))
+    client = _client(auth, team, actor)
+    own, foreign = param.make(team), param.make(other_team)
+
+    own_answer = _with_parameter(op, client, param, own, team)
+    foreign_answer = _with_parameter(op, client, param, foreign, team)
+    missing_answer = _with_parameter(op, client, param, NO_SUCH_ID[param.parameter], team)
+
+    assert (foreign_answer.status_code, foreign_answer.json()) == (missing_answer.status_code, missing_answer.json())
+    assert foreign not in foreign_answer.content.decode()
+    # The parameter is honoured (so this test can fail): A's own id finds A's object.
+    assert own_answer.status_code == 200 and own_answer.json() != missing_answer.json()

@@ -240,3 +240,75 @@ def test_a_deleted_organization_is_404_for_its_members(team, client_for):
     team.org.deleted_at = timezone.now()
     team.org.save()
     assert client_for(team.owner).get(reverse("org_dashboard", kwargs={"org_slug": team.org.slug})).status_code == 404
+
+
+# --- an actor in both organizations; ids in paths, query strings and bodies ---------------
+# The riskiest caller is a member of both organizations: a lookup scoped by *user* instead of
+# by the organization in the URL would find the other organization's rows for them.
+
+
+def _member_of_both(team: Team, other_team: Team) -> Any:
+    from accounts.models import Membership
+
+    Membership.objects.create(organization=other_team.org, user=team.owner, role=Role.OWNER)
+    return team.owner
+
+
+def _reauthenticated(client_for, user) -> Any:
+    from accounts.tests.factories import PASSWORD
+
+    client = client_for(user)
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("url", URLS_WITH_OBJECT_IDS, ids=lambda url: url.name)
+def test_own_slug_with_another_organizations_ids_is_404_for_a_member_of_both(url, method, team, other_team, client_for):
+    client = _reauthenticated(client_for, _member_of_both(team, other_team))
+    own_status = getattr(client, method)(_url(url, team.org.slug, URL_FACTORIES[url.name](team))).status_code
+    response = getattr(client, method)(_url(url, team.org.slug, URL_FACTORIES[url.name](other_team)))
+    assert response.status_code == (405 if own_status == 405 else 404)
+
+
+@pytest.mark.django_db
+def test_transferring_ownership_to_another_organizations_member_changes_nothing(team, other_team, client_for):
+    """The new owner is a membership id in the body: organization B's, for an owner of both,
+    is refused like an id that does not exist, and neither organization's owners change."""
+    from accounts.models import Membership
+
+    client = _reauthenticated(client_for, _member_of_both(team, other_team))
+    path = _url(next(url for url in ORG_URLS if url.name == "org_transfer"), team.org.slug, {})
+    foreign = other_team.membership(Role.ADMIN).pk
+    before = {
+        org.pk: set(Membership.all_objects.filter(organization=org, role=Role.OWNER))
+        for org in (team.org, other_team.org)
+    }
+
+    foreign_answer = client.post(path, {"member": foreign})
+    missing_answer = client.post(path, {"member": 987654321})
+    assert foreign_answer.status_code == missing_answer.status_code == 200  # the form again, with its error
+    assert "not one of the available choices" in foreign_answer.content.decode()
+    after = {
+        org.pk: set(Membership.all_objects.filter(organization=org, role=Role.OWNER))
+        for org in (team.org, other_team.org)
+    }
+    assert after == before
+    # The field is honoured (so this test can fail): A's own admin can be made owner.
+    assert client.post(path, {"member": team.membership(Role.ADMIN).pk}).status_code == 302
+    assert Membership.all_objects.get(pk=team.membership(Role.ADMIN).pk).role == Role.OWNER
+
+
+@pytest.mark.django_db
+def test_filtering_deliveries_by_another_organizations_endpoint_shows_none_of_its(team, other_team, client_for):
+    client = client_for(_member_of_both(team, other_team))
+    path = _url(next(url for url in ORG_URLS if url.name == "webhook_deliveries"), team.org.slug, {})
+    own = WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(organization=team.org)).endpoint
+    foreign = WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(organization=other_team.org)).endpoint
+
+    foreign_answer = client.get(path, {"endpoint": foreign.pk})
+    missing_answer = client.get(path, {"endpoint": 987654321})
+    assert foreign_answer.status_code == missing_answer.status_code == 200
+    assert foreign.url not in foreign_answer.content.decode()
+    assert own.url in client.get(path, {"endpoint": own.pk}).content.decode()

@@ -57,10 +57,12 @@ MIDDLEWARE = [
     "asterweb.logging.RequestLogMiddleware",
     "accounts.request_context.RequestContextMiddleware",
     "asterweb.outages.OutageMiddleware",
+    "asterweb.api_errors.ApiJsonErrorsMiddleware",  # /api/ errors are JSON even from Django's DEBUG pages
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "asterweb.request_limits.RequestBodyLimitMiddleware",  # before CSRF, which parses POST bodies
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -70,7 +72,6 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "accounts.middleware.OrganizationMiddleware",
-    "asterweb.api_errors.ApiBodySizeMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -252,11 +253,11 @@ REST_FRAMEWORK = {
         "accounts.api_auth.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["asterweb.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "asterweb.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "asterweb.filters.StrictFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.CredentialRateThrottle"],
@@ -282,12 +283,25 @@ SPECTACULAR_SETTINGS = {
         "CredentialKindEnum": "trading.models.exchange_accounts.CREDENTIAL_KIND_CHOICES",
         "LiveCredentialKindEnum": "trading.models.exchange_accounts.LIVE_CREDENTIAL_KIND_CHOICES",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "asterweb.api_errors.schema_lists_bad_input",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
-# Request bodies larger than this get a 413 under /api/ before anything parses them.
+# Request bodies larger than this get a 413 under /api/ before anything parses them (except
+# the endpoints that take uploads, which take up to UPLOAD_MAX_BYTES; asterweb.request_limits).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_048_576)
+# The largest uploaded file (headlines, on the page and through the API); help texts read it.
+# Other pages' bodies are capped at DATA_UPLOAD_MAX_MEMORY_SIZE (Django's 2.5 MB).
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "asterweb.request_limits.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Default request rates (billing backs these with plan limits later): per API key and per signed-in user.
 API_RATE_PER_KEY = env.str("API_RATE_PER_KEY", default="1200/min")
 API_RATE_PER_USER = env.str("API_RATE_PER_USER", default="600/min")

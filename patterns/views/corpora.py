@@ -14,6 +14,7 @@ from accounts.access import org_view
 from accounts.forms import form_add_application_error
 from accounts.roles import Role
 from asterweb.errors import ApplicationError
+from asterweb.request_limits import accepts_upload
 from asterweb.view_helpers import action_then_redirect
 from patterns.forms import CorpusCreateForm, EventForm, HeadlinesUploadForm
 from patterns.models import Corpus
@@ -100,6 +101,7 @@ def corpus_status(request: HttpRequest, corpus_id: int) -> HttpResponse:
     return render(request, "patterns/_corpus_status.html", corpus_context(request, corpus, "overview"))
 
 
+@accepts_upload
 @org_view(Role.TRADER)
 @require_POST
 def corpus_upload(request: HttpRequest, corpus_id: int) -> HttpResponse:

@@ -108,8 +108,11 @@ def exchange_account_replace_credentials(
     credentials: ExchangeCredentials,
     accept_main_key_risk: bool = False,
 ) -> ExchangeAccount:
-    """Swap in new credentials (the old ones are gone); the account must be tested again."""
+    """Swap in new credentials (the old ones are gone); the account must be tested again.
+    The paper account takes none."""
     account = ExchangeAccount.objects.for_org(organization).select_for_update().get(pk=account.pk)
+    if account.is_paper:
+        raise ApplicationError("The paper exchange needs no credentials.", code="paper_account_takes_no_credentials")
     _check_exchange(account.exchange_id, account.mode, credentials)
     _check_custody(credentials, accept_main_key_risk)
     now = timezone.now()

@@ -324,3 +324,29 @@ def test_the_api_refuses_a_read_key_and_unknown_fields(team, aster_wallets):
     response = admin.post(base, {**body, "withdraw": True}, content_type="application/json")
     assert response.status_code == 400 and "withdraw" in response.json()["fields"]
     assert ExchangeAccount.objects.for_org(team.org).filter(mode="live").count() == 0
+
+
+def test_the_api_refuses_credentials_for_the_paper_account_as_the_page_does(team, aster_wallets):
+    paper = ExchangeAccount.objects.for_org(team.org).get(mode="paper")
+    path = f"/api/v1/orgs/{team.org.slug}/exchange-accounts/{paper.pk}/credentials/"
+    body = {
+        "credential_kind": "agent_key",
+        "private_key": aster_wallets.agent.private_key,
+        "wallet_address": aster_wallets.main.address,
+    }
+    admin = key_client(issue_key(team.org, team.owner, scopes=["admin"]))
+    response = admin.put(path, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "paper_account_takes_no_credentials"
+    assert "paper exchange needs no credentials" in response.json()["detail"]
+    paper.refresh_from_db()
+    assert (paper.credentials_encrypted, paper.fingerprint, paper.credential_kind) == ("", "", "none")
+    assert not AuditEvent.objects.for_org(team.org).filter(action="exchange_account.credentials_replaced").exists()
+
+
+def test_the_service_refuses_credentials_for_the_paper_account(team, aster_wallets):
+    paper = ExchangeAccount.objects.for_org(team.org).get(mode="paper")
+    with pytest.raises(ApplicationError, match="needs no credentials"):
+        service.exchange_account_replace_credentials(
+            organization=team.org, actor=team.owner, account=paper, credentials=aster_wallets.agent_credentials()
+        )

@@ -4,8 +4,11 @@ A POST that creates something may carry ``Idempotency-Key``. Within one organiza
 credential, the first response (2xx or 4xx) is stored in the same transaction that does the
 work; a repeat with the same request gets the stored response back; the same key with a
 different request is a 409; a repeat while the first is still running is a 409 (a
-transaction-scoped advisory lock, so a crashed request leaves nothing behind); 5xx responses
-and unexpected errors are not stored. Records expire after ``IDEMPOTENCY_KEY_TTL_HOURS``.
+transaction-scoped advisory lock, so a crashed request leaves nothing behind). Not stored,
+so a retry runs again: 5xx responses and unexpected errors, and the 4xx answers about the
+moment rather than the request (``TRANSIENT_STATUSES``: re-authentication required, a
+conflict with the current state, a rate limit). Records expire after
+``IDEMPOTENCY_KEY_TTL_HOURS``.
 
 The view runs inside that one database transaction, so idempotent views must not call
 out to other services before it commits (use ``transaction.on_commit``).
@@ -30,6 +33,14 @@ from asterweb.errors import ApplicationError, ConflictError
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _MAX_KEY_LENGTH = 255
+# Answers a retry may well change: credentials or a re-authentication (401, 403), the state of
+# other rows (409, 423), the clock (408, 425, 429). A stored one would repeat for 24 hours.
+TRANSIENT_STATUSES = frozenset({401, 403, 408, 409, 423, 425, 429})
+
+
+def response_is_stored(status: int) -> bool:
+    """Whether an idempotent request's answer is kept for replay (2xx and lasting 4xx)."""
+    return status < 500 and status not in TRANSIENT_STATUSES
 
 
 def idempotency_key_from(headers: dict[str, str]) -> str | None:
@@ -99,6 +110,8 @@ def idempotent_response(
         response = run()
         if response.status_code >= 500:
             transaction.set_rollback(True)
+            return response
+        if not response_is_stored(response.status_code):
             return response
         IdempotencyRecord.objects.create(
             organization=organization,
