@@ -145,7 +145,10 @@ def webhook_endpoint_update(
     if active is not None:
         new_values["active"] = active
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.for_org(organization).select_for_update().get(pk=endpoint.pk)
+        # FOR NO KEY UPDATE: a publisher holding the organization's event counter may be queueing a
+        # delivery to this endpoint (FOR KEY SHARE); FOR UPDATE would wait for it while it waits
+        # for our audit row's turn at the counter (a deadlock).
+        endpoint = WebhookEndpoint.objects.for_org(organization).select_for_update(no_key=True).get(pk=endpoint.pk)
         for field, value in new_values.items():
             if getattr(endpoint, field) != value:
                 changes[field] = {"from": getattr(endpoint, field), "to": value}
@@ -187,7 +190,8 @@ def webhook_endpoint_rotate_secret(
     """A new signing secret, shown once. For 24 hours requests carry a signature with the
     previous secret too, so a receiver can switch over without dropping events."""
     _own(organization, endpoint)
-    endpoint = WebhookEndpoint.objects.for_org(organization).select_for_update().get(pk=endpoint.pk)
+    # NO KEY: see webhook_endpoint_update (deliveries queued by a publisher must not wait for us).
+    endpoint = WebhookEndpoint.objects.for_org(organization).select_for_update(no_key=True).get(pk=endpoint.pk)
     secret = _new_secret()
     now = timezone.now()
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted
