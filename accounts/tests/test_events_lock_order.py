@@ -7,16 +7,17 @@ other until PostgreSQL kills one with a deadlock error."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import OrganizationEvent
+from accounts.models import AuditEvent, OrganizationEvent
 from accounts.tests.webhook_factories import WebhookDeliveryFactory, WebhookEndpointFactory
 from accounts.webhooks import delivery, services
-from accounts.webhooks.models import WebhookDelivery
+from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint
 from asterweb.events import event_publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,3 +96,45 @@ def test_an_endpoint_write_and_an_event_published_at_once_both_commit(team, monk
     assert errors == []
     assert WebhookDelivery.objects.for_org(team.org).filter(endpoint=endpoint, event__type="member.removed").exists()
     assert OrganizationEvent.objects.for_org(team.org).filter(type="audit.recorded").exists()
+
+
+def test_an_endpoint_deleted_while_another_admin_updates_it_both_commit(team, monkeypatch):
+    """The update locks the endpoint then audits; the delete must not audit (hold the counter)
+    and then wait for the endpoint row, or each waits for the other."""
+    endpoint = WebhookEndpointFactory(organization=team.org)
+    endpoint_locked = threading.Event()
+    real_audit_record = services.audit_record
+
+    def audit_late(**kwargs):
+        if kwargs["action"] == "webhook_endpoint.updated":
+            endpoint_locked.set()
+            time.sleep(PUBLISHER_GRACE_SECONDS)  # the delete runs meanwhile
+        return real_audit_record(**kwargs)
+
+    monkeypatch.setattr(services, "audit_record", audit_late)
+    errors: list[BaseException] = []
+
+    def run(work) -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def delete() -> None:
+        endpoint_locked.wait(10)
+        services.webhook_endpoint_delete(organization=team.org, actor=team.owner, endpoint=endpoint)
+
+    threads = [
+        threading.Thread(target=run, args=(lambda: _update(team, endpoint),)),
+        threading.Thread(target=run, args=(delete,)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert not WebhookEndpoint.objects.for_org(team.org).filter(pk=endpoint.pk).exists()
+    deleted = AuditEvent.objects.for_org(team.org).get(action="webhook_endpoint.deleted")
+    assert deleted.target_id == str(endpoint.pk)
