@@ -20,6 +20,15 @@ class EveryOrganizationAdmin(ReadOnlyFieldsAdmin):
         return self.model.all_objects.all()
 
 
+class EveryOrganizationCorpusFilter(admin.RelatedFieldListFilter):
+    """The corpus filter's choices: public and every organization's corpora (the default manager
+    refuses a query without an organization, as tenant code must)."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin) or Corpus._meta.ordering
+        return [(corpus.pk, str(corpus)) for corpus in Corpus.all_objects.order_by(*ordering)]
+
+
 @admin.register(Corpus)
 class CorpusAdmin(EveryOrganizationAdmin):
     list_display = [
@@ -44,7 +53,7 @@ class CorpusAdmin(EveryOrganizationAdmin):
 @admin.register(Headline)
 class HeadlineAdmin(EveryOrganizationAdmin):
     list_display = ["day", "text", "source", "corpus"]
-    list_filter = ["corpus"]
+    list_filter = [("corpus", EveryOrganizationCorpusFilter)]
     search_fields = ["text"]
     date_hierarchy = "day"
     exclude = ["vector"]

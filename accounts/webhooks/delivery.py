@@ -301,7 +301,9 @@ def _note_endpoint_health(delivery: WebhookDelivery, *, ok: bool, now: datetime)
         endpoints.filter(failing_since__isnull=False).update(failing_since=None)
         return None
     endpoints.filter(failing_since__isnull=True).update(failing_since=now)
-    endpoint = endpoints.select_for_update().select_related("organization").first()
+    # NO KEY: publishers queue deliveries to it (FOR KEY SHARE) while holding the event counter
+    # the audit below needs; FOR UPDATE would deadlock with them.
+    endpoint = endpoints.select_for_update(no_key=True, of=("self",)).select_related("organization").first()
     if endpoint is None or not endpoint.active or endpoint.failing_since > now - DISABLE_AFTER:
         return None
     endpoint.active = False

@@ -142,7 +142,10 @@ def webhook_endpoint_update(
     if active is not None:
         new_values["active"] = active
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.for_org(organization).select_for_update().get(pk=endpoint.pk)
+        # FOR NO KEY UPDATE: a publisher holding the organization's event counter may be queueing a
+        # delivery to this endpoint (FOR KEY SHARE); FOR UPDATE would wait for it while it waits
+        # for our audit row's turn at the counter (a deadlock).
+        endpoint = WebhookEndpoint.objects.for_org(organization).select_for_update(no_key=True).get(pk=endpoint.pk)
         for field, value in new_values.items():
             if getattr(endpoint, field) != value:
                 if field == "url":  # the audit log keeps hosts, never URLs
@@ -170,6 +173,9 @@ def webhook_endpoint_update(
 def webhook_endpoint_delete(*, organization: Organization, actor: User, endpoint: WebhookEndpoint) -> None:
     """Remove an endpoint with its delivery log; nothing more is sent to it."""
     _own(organization, endpoint)
+    # The row first, then the audit (which takes the organization's event counter): the order
+    # every other endpoint write uses, so two of them cannot wait for each other.
+    WebhookEndpoint.objects.for_org(organization).filter(pk=endpoint.pk).delete()
     audit_record(
         action="webhook_endpoint.deleted",
         organization=organization,
@@ -177,7 +183,6 @@ def webhook_endpoint_delete(*, organization: Organization, actor: User, endpoint
         target=endpoint,
         details=_describe(endpoint),
     )
-    endpoint.delete()
 
 
 @transaction.atomic
@@ -187,7 +192,8 @@ def webhook_endpoint_rotate_secret(
     """A new signing secret, shown once. For 24 hours requests carry a signature with the
     previous secret too, so a receiver can switch over without dropping events."""
     _own(organization, endpoint)
-    endpoint = WebhookEndpoint.objects.for_org(organization).select_for_update().get(pk=endpoint.pk)
+    # NO KEY: see webhook_endpoint_update (deliveries queued by a publisher must not wait for us).
+    endpoint = WebhookEndpoint.objects.for_org(organization).select_for_update(no_key=True).get(pk=endpoint.pk)
     secret = _new_secret()
     now = timezone.now()
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted

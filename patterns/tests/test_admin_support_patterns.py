@@ -27,3 +27,15 @@ def test_support_reads_corpora_headlines_and_the_sky_without_changing_them(corpo
     assert page.status_code == 200 and headline.text[:30] in page.content.decode()
     assert client.get(reverse("admin:patterns_astroday_changelist")).status_code == 200
     assert client.get(reverse("admin:patterns_corpus_delete", args=[corpora.crypto.pk])).status_code == 403
+
+
+def test_support_lists_headlines_with_the_corpus_filter(corpora):
+    """The headline list offers a filter by corpus: its choices span every organization's corpora."""
+    support = UserFactory(is_staff=True)
+    support.groups.add(Group.objects.get(name="Support"))
+    client = client_with_second_factor(support, reauthenticated=False)
+    listing = client.get(reverse("admin:patterns_headline_changelist"))
+    assert listing.status_code == 200
+    filtered = client.get(reverse("admin:patterns_headline_changelist"), {"corpus__id__exact": corpora.crypto.pk})
+    assert filtered.status_code == 200
+    assert corpora.crypto.name in listing.content.decode()

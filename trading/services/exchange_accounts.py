@@ -183,6 +183,9 @@ def exchange_account_remove(*, organization: Organization, actor: User, account:
     """Disconnect an exchange: the encrypted credentials are deleted with the row."""
     if account.mode == ExchangeAccount.Mode.PAPER and account.label == PAPER_LABEL:
         raise ConflictError("Every organization keeps its paper account.", code="paper_account_required")
+    # The row first, then the audit (which takes the organization's event counter), as
+    # exchange_account_replace_credentials does: the other order deadlocks with it.
+    ExchangeAccount.objects.for_org(organization).filter(pk=account.pk).delete()
     audit_record(
         action="exchange_account.removed",
         organization=organization,
@@ -190,7 +193,6 @@ def exchange_account_remove(*, organization: Organization, actor: User, account:
         target=account,
         details={"exchange_id": account.exchange_id, "label": account.label, "fingerprint": account.fingerprint},
     )
-    account.delete()
 
 
 def exchange_account_ensure_paper(*, organization: Organization) -> ExchangeAccount:
