@@ -329,40 +329,7 @@ def test_a_lasting_4xx_is_stored_and_replayed(team, status):
     assert post(client, path, {"answer": status}, key="lasting")[REPLAYED] == "true"
 
 
-# --- creates through OrganizationAPIView ----------------------------------------------------
-
-
-def corpora_url(org) -> str:
-    return f"/api/v1/orgs/{org.slug}/corpora/"
-
-
-@pytest.mark.django_db
-def test_creating_a_corpus_twice_with_one_key_creates_it_once(team):
-    from patterns.models import Corpus
-
-    client = key_client(issue_key(team.org, team.owner))
-    first = post(client, corpora_url(team.org), {"name": "Desk notes"}, key="corpus-1")
-    second = post(client, corpora_url(team.org), {"name": "Desk notes"}, key="corpus-1")
-    assert first.status_code == second.status_code == 201
-    assert second[REPLAYED] == "true" and second.json()["id"] == first.json()["id"]
-    assert Corpus.objects.filter(organization=team.org).count() == 1
-
-
-@pytest.mark.django_db
-def test_adding_headlines_twice_with_one_key_adds_them_once(team):
-    from patterns.models import Headline
-    from patterns.services.corpora import corpus_create
-
-    corpus = corpus_create(organization=team.org, user=team.owner, name="Desk notes")
-    client = key_client(issue_key(team.org, team.owner))
-    body = {"headlines": [{"day": "2021-03-01", "text": "Rates up"}, {"day": "2021-03-02", "text": "Rates down"}]}
-    path = f"{corpora_url(team.org)}{corpus.pk}/headlines/"
-    first = post(client, path, body, key="add-1")
-    second = post(client, path, body, key="add-1")
-    assert first.json()["inserted"] == 2
-    assert second[REPLAYED] == "true" and second.json() == first.json()  # not "0 inserted, 2 duplicates"
-    assert AuditEvent.objects.for_org(team.org).filter(action="patterns.headlines_uploaded").count() == 1
-    assert Headline.objects.filter(corpus=corpus).count() == 2
+# --- every create honours the key (patterns/tests/test_corpora_idempotency.py: corpora, headlines) ----
 
 
 def _creating_operations() -> list[tuple[str, type, str]]:
