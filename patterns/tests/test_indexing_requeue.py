@@ -68,7 +68,7 @@ def private_corpus(team):
 
 
 def age(corpus: Corpus, by: timedelta) -> None:
-    Corpus.objects.filter(pk=corpus.pk).update(status_changed_at=timezone.now() - by)
+    Corpus.all_objects.filter(pk=corpus.pk).update(status_changed_at=timezone.now() - by)
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_a_lost_enqueue_leaves_the_corpus_queued_for_the_sweep(
 def test_the_sweep_sends_corpora_left_indexing_and_only_those(private_corpus, team, sent):
     recent = corpus_create(organization=team.org, user=team.owner, name="Fresh")
     ready = corpus_create(organization=team.org, user=team.owner, name="Done")
-    Corpus.objects.filter(pk__in=[private_corpus.pk, recent.pk]).update(status=Corpus.Status.INDEXING)
+    Corpus.all_objects.filter(pk__in=[private_corpus.pk, recent.pk]).update(status=Corpus.Status.INDEXING)
     Corpus.objects.filter(pk=ready.pk).update(status=Corpus.Status.READY)
     age(private_corpus, STUCK + timedelta(minutes=1))
     age(ready, STUCK * 4)
