@@ -93,7 +93,7 @@ def test_the_sweep_sends_corpora_left_indexing_and_only_those(private_corpus, te
     recent = corpus_create(organization=team.org, user=team.owner, name="Fresh")
     ready = corpus_create(organization=team.org, user=team.owner, name="Done")
     Corpus.all_objects.filter(pk__in=[private_corpus.pk, recent.pk]).update(status=Corpus.Status.INDEXING)
-    Corpus.objects.filter(pk=ready.pk).update(status=Corpus.Status.READY)
+    Corpus.all_objects.filter(pk=ready.pk).update(status=Corpus.Status.READY)
     age(private_corpus, STUCK + timedelta(minutes=1))
     age(ready, STUCK * 4)
     age(recent, STUCK - timedelta(minutes=1))
@@ -103,7 +103,7 @@ def test_the_sweep_sends_corpora_left_indexing_and_only_those(private_corpus, te
 
 
 def test_the_sweep_leaves_a_corpus_a_run_is_indexing(private_corpus, sent):
-    Corpus.objects.filter(pk=private_corpus.pk).update(status=Corpus.Status.INDEXING)
+    Corpus.all_objects.filter(pk=private_corpus.pk).update(status=Corpus.Status.INDEXING)
     age(private_corpus, STUCK * 2)
     worker = connections.create_connection("default")  # a run in another process holds the corpus
     try:
