@@ -156,7 +156,7 @@ def test_an_outage_error_from_a_view_is_a_503_not_a_500(path, content_type):
 @pytest.mark.django_db
 def test_live_events_are_dropped_instead_of_failing_the_action(team, redis_outage):
     with redis_outage():
-        organization_broadcast(organization=team.org, event_type="test.event", data={"n": 1})
+        organization_broadcast(organization=team.org, event_type="test.event", data={"n": 1}, sequence=1)
 
 
 @pytest.mark.django_db

@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
+from kombu import pools as kombu_pools
 
 from asterweb.celery import app
 from patterns.models import Corpus
@@ -56,10 +57,11 @@ def dead_broker(kind: str):
 
 
 def reset_publisher() -> None:
-    """Drop the app's connection and producer pools, so the next publish uses the current broker."""
-    pool, app._pool, app.amqp._producer_pool = app._pool, None, None
-    if pool is not None:
-        pool.force_close_all()
+    """Drop the app's connection and producer pools, so the next publish uses the current broker.
+    kombu keeps its pools in process-wide registries keyed by broker: those are cleared too, or a
+    later test's publish would get the pool closed here ("Acquire on closed pool")."""
+    app._pool, app.amqp._producer_pool = None, None
+    kombu_pools.reset()
 
 
 @pytest.fixture
