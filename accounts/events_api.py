@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers
 from rest_framework.routers import SimpleRouter
 
@@ -23,12 +23,15 @@ class OrganizationEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class _IntegerFilter(django_filters.NumberFilter):
+@extend_schema_field({"type": "integer", "minimum": 0})
+class _SequenceFilter(django_filters.NumberFilter):
+    """A sequence number: a whole number from 0 (the schema says so, so clients and fuzzers know)."""
+
     field_class = forms.IntegerField
 
 
 class OrganizationEventFilter(django_filters.FilterSet):
-    after = _IntegerFilter(
+    after = _SequenceFilter(
         field_name="sequence", lookup_expr="gt", min_value=0, help_text="The last sequence number you have."
     )
     type = django_filters.CharFilter(field_name="type", lookup_expr="startswith", help_text="Event type prefix.")
