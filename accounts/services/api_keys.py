@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.limits import Limit, limit_check
@@ -271,10 +271,33 @@ def api_key_revoke(
     if api_key.user_id != membership.user_id and not role_at_least(membership.role, Role.ADMIN):
         raise PermissionDeniedError("Only the key's owner or an admin can revoke it.")
     _ensure_may_manage(api_key=api_key, acting_key=acting_key, role=membership.role)
+    _lock_keys(ApiKey.objects.for_org(organization).filter(pk__in=_key_tree(organization=organization, root=api_key)))
+    api_key.refresh_from_db(fields=["revoked_at"])
     if api_key.revoked_at is None:
         _revoke(api_key, actor=membership.user, details={"owner": api_key.user.email})
     _revoke_descendants(organization=organization, parent=api_key, actor=membership.user)
     return api_key
+
+
+def _lock_keys(keys: models.QuerySet[ApiKey]) -> None:
+    """Lock key rows, in id order, before the first audit. Auditing publishes an event, which holds
+    the organization's event counter until commit, and rotating or revoking a key locks its row and
+    then audits: taking key rows after the counter would let each wait for the other (a deadlock).
+    FOR NO KEY UPDATE is the lock revoking (an UPDATE) takes anyway, only earlier."""
+    list(keys.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
+
+
+def _key_tree(*, organization: Organization, root: ApiKey) -> list[int]:
+    """The key and the active keys created with it (and theirs): what revoking it touches."""
+    ids, frontier = [root.pk], [root.pk]
+    while frontier:
+        frontier = list(
+            ApiKey.objects.for_org(organization)
+            .filter(created_by_key__in=frontier, revoked_at__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        ids += frontier
+    return ids
 
 
 def _revoke(api_key: ApiKey, *, actor: User | None, details: dict) -> None:
@@ -302,9 +325,20 @@ def _revoke_descendants(*, organization: Organization, parent: ApiKey, actor: Us
         parents = children
 
 
+def api_keys_lock_for_member(*, organization: Organization, user: User) -> None:
+    """Lock the member's active keys here (before auditing their departure, see ``_lock_keys``)."""
+    _lock_keys(ApiKey.objects.for_org(organization).filter(user=user, revoked_at__isnull=True))
+
+
+def api_keys_lock_for_user(*, user: User) -> None:
+    """Lock every key the user holds, for deleting them (FOR UPDATE, the lock a DELETE takes),
+    before anything is audited (see ``_lock_keys``)."""
+    list(ApiKey.objects.for_user(user).select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
 def api_keys_revoke_for_member(*, organization: Organization, user: User, actor: User | None) -> int:
     """Revoke every key a departing member holds in the organization."""
-    keys = list(ApiKey.objects.for_org(organization).filter(user=user, revoked_at__isnull=True))
+    keys = list(ApiKey.objects.for_org(organization).filter(user=user, revoked_at__isnull=True).order_by("pk"))
     for api_key in keys:
         api_key.organization = organization
         _revoke(api_key, actor=actor, details={"owner": user.email, "reason": "member_removed"})
@@ -322,7 +356,9 @@ def api_keys_revoke_for_user(*, user: User, reason: str) -> int:
     """Revoke every key the user holds in every organization (offered after a password or 2FA
     reset, and on the security page): each is audited in its organization, the whole in the
     user's own history."""
-    keys = list(ApiKey.objects.for_user(user).filter(revoked_at__isnull=True).select_related("organization"))
+    active = ApiKey.objects.for_user(user).filter(revoked_at__isnull=True)
+    _lock_keys(active)
+    keys = list(active.select_related("organization").order_by("pk"))
     for api_key in keys:
         _revoke(api_key, actor=user, details={"owner": user.email, "reason": reason})
     audit_record(action="api_key.revoked_all", actor=user, target=user, details={"count": len(keys), "reason": reason})

@@ -10,7 +10,7 @@ from accounts.models import Membership, Organization, User
 from accounts.realtime import sockets_recheck_for_user
 from accounts.roles import Role, role_at_least
 from accounts.selectors import organization_owner_count
-from accounts.services.api_keys import api_keys_revoke_for_member
+from accounts.services.api_keys import api_keys_lock_for_member, api_keys_revoke_for_member
 from accounts.services.audit import audit_record
 from asterweb.errors import ApplicationError, ConflictError, PermissionDeniedError
 from asterweb.events import event_publish
@@ -20,6 +20,13 @@ def _lock_memberships(organization: Organization) -> None:
     """Serialize membership changes per organization, so two concurrent demotions
     cannot both see "another owner remains"."""
     Organization.objects.select_for_update().filter(pk=organization.pk).first()
+
+
+def _lock_keys_of(*, organization: Organization, membership: Membership) -> None:
+    """Lock the departing member's keys first: before the audit (which holds the event counter,
+    while rotating a key holds the key and then audits) and before the organization's row (a
+    rotation's event row references the organization, which waits for ``_lock_memberships``)."""
+    api_keys_lock_for_member(organization=organization, user=membership.user)
 
 
 def _ensure_not_last_owner(*, organization: Organization, membership: Membership, message: str) -> None:
@@ -84,6 +91,7 @@ def membership_remove(*, organization: Organization, actor_membership: Membershi
     """Remove another member from the organization."""
     if membership.pk == actor_membership.pk:
         raise ApplicationError("Use “Leave organization” to remove yourself.")
+    _lock_keys_of(organization=organization, membership=membership)
     _lock_memberships(organization)
     membership.refresh_from_db()
     _ensure_can_manage(actor_membership=actor_membership, membership=membership)
@@ -106,6 +114,7 @@ def membership_remove(*, organization: Organization, actor_membership: Membershi
 @transaction.atomic
 def membership_leave(*, organization: Organization, membership: Membership) -> None:
     """A member leaves. The last owner must transfer ownership (or delete the organization) first."""
+    _lock_keys_of(organization=organization, membership=membership)
     _lock_memberships(organization)
     membership.refresh_from_db()
     _ensure_not_last_owner(

@@ -13,6 +13,7 @@ from accounts.realtime import sockets_recheck_for_user
 from accounts.request_context import current_request_meta
 from accounts.roles import Role
 from accounts.selectors import organization_owner_count
+from accounts.services.api_keys import api_keys_lock_for_user
 from accounts.services.audit import audit_record
 from accounts.services.organizations import first_organization_name, organization_create, organization_delete
 from asterweb.errors import ApplicationError, ConflictError
@@ -71,6 +72,7 @@ def user_delete(*, user: User) -> None:
             "Transfer ownership first: you are the last owner of " + ", ".join(blocking) + ".",
             code="last_owner",
         )
+    api_keys_lock_for_user(user=user)  # before any audit: the delete below cascades to them
     for membership in Membership.objects.for_user(user).select_related("organization"):
         organization = membership.organization
         alone = not Membership.objects.for_org(organization).exclude(user=user).exists()

@@ -2,7 +2,7 @@
 counter row and then, in the webhook subscriber, queues deliveries (a foreign key to each endpoint:
 FOR KEY SHARE on its row). Endpoint writes lock the endpoint and then audit (the counter). They
 must not lock the endpoint in a mode that waits for a queued delivery, or the two wait for each
-other until PostgreSQL kills one with a deadlock error."""
+other until PostgreSQL kills one with a deadlock error. The same holds for API keys (below)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import AuditEvent, OrganizationEvent
+from accounts.models import ApiKey, AuditEvent, Membership, OrganizationEvent, User
+from accounts.roles import Role
+from accounts.services import api_keys, memberships, users
+from accounts.tests.api_helpers import issue_key, membership_of
+from accounts.tests.factories import MembershipFactory
 from accounts.tests.webhook_factories import WebhookDeliveryFactory, WebhookEndpointFactory
 from accounts.webhooks import delivery, services
 from accounts.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -138,3 +142,117 @@ def test_an_endpoint_deleted_while_another_admin_updates_it_both_commit(team, mo
     assert not WebhookEndpoint.objects.for_org(team.org).filter(pk=endpoint.pk).exists()
     deleted = AuditEvent.objects.for_org(team.org).get(action="webhook_endpoint.deleted")
     assert deleted.target_id == str(endpoint.pk)
+
+
+# API keys: rotating or revoking a key locks its row and then audits (the counter). Whatever else
+# revokes or deletes keys (a member removed or leaving, a parent key's cascade, "revoke all my
+# keys", deleting the account) must lock those key rows before its first audit, or it holds the
+# counter while waiting for a key row that waits for the counter.
+
+KEY_WRITER = "key-writer"
+
+
+def _race_a_key_write(monkeypatch, key_write, other) -> list[BaseException]:
+    """Run ``key_write`` (which locks a key, then audits slowly) and, once the key is locked,
+    ``other``; return what either raised."""
+    key_locked = threading.Event()
+    real_audit_record = api_keys.audit_record
+
+    def audit_late(**kwargs):
+        if threading.current_thread().name == KEY_WRITER and not key_locked.is_set():
+            key_locked.set()
+            time.sleep(PUBLISHER_GRACE_SECONDS)  # the other writer runs meanwhile
+        return real_audit_record(**kwargs)
+
+    monkeypatch.setattr(api_keys, "audit_record", audit_late)
+    errors: list[BaseException] = []
+
+    def run(work, wait_first: bool) -> None:
+        try:
+            if wait_first:
+                key_locked.wait(10)
+            work()
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller's assertion
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=(key_write, False), name=KEY_WRITER),
+        threading.Thread(target=run, args=(other, True)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return errors
+
+
+def _rotate_key(org, user, api_key):
+    return lambda: api_keys.api_key_rotate(organization=org, membership=membership_of(org, user), api_key=api_key)
+
+
+def _revoke_key(org, user, api_key):
+    return lambda: api_keys.api_key_revoke(organization=org, membership=membership_of(org, user), api_key=api_key)
+
+
+def _remove_member(team):
+    return lambda: memberships.membership_remove(
+        organization=team.org, actor_membership=team.membership(Role.OWNER), membership=team.membership(Role.TRADER)
+    )
+
+
+def _member_leaves(team):
+    return lambda: memberships.membership_leave(organization=team.org, membership=team.membership(Role.TRADER))
+
+
+@pytest.mark.parametrize("key_write", [_rotate_key, _revoke_key], ids=["rotate", "revoke"])
+@pytest.mark.parametrize(
+    ("departure", "action"), [(_remove_member, "membership.removed"), (_member_leaves, "membership.left")]
+)
+def test_a_member_departing_while_rotating_or_revoking_their_key_both_commit(
+    team, monkeypatch, key_write, departure, action
+):
+    api_key = issue_key(team.org, team.trader).api_key
+    errors = _race_a_key_write(monkeypatch, key_write(team.org, team.trader, api_key), departure(team))
+    assert errors == []
+    assert not Membership.objects.for_org(team.org).filter(user=team.trader).exists()
+    assert ApiKey.objects.for_org(team.org).get(pk=api_key.pk).revoked_at is not None
+    assert AuditEvent.objects.for_org(team.org).filter(action=action).count() == 1
+    # The key was revoked once: by its owner, or when they departed, not both.
+    assert AuditEvent.objects.for_org(team.org).filter(action="api_key.revoked", target_id=str(api_key.pk)).count() == 1
+
+
+def test_a_parent_key_revoked_while_its_child_rotates_both_commit(team, monkeypatch):
+    parent = issue_key(team.org, team.owner).api_key
+    child = issue_key(team.org, team.owner, acting_key=parent).api_key
+    errors = _race_a_key_write(
+        monkeypatch, _rotate_key(team.org, team.owner, child), _revoke_key(team.org, team.owner, parent)
+    )
+    assert errors == []
+    assert ApiKey.objects.for_org(team.org).filter(pk__in=[parent.pk, child.pk], revoked_at__isnull=True).count() == 0
+    assert AuditEvent.objects.for_org(team.org).filter(action="api_key.rotated", target_id=str(child.pk)).exists()
+
+
+def test_revoking_all_my_keys_while_one_rotates_both_commit(team, monkeypatch):
+    issue_key(team.org, team.owner, name="first")
+    second = issue_key(team.org, team.owner, name="second").api_key  # the one revoked last, unordered
+    errors = _race_a_key_write(
+        monkeypatch,
+        _rotate_key(team.org, team.owner, second),
+        lambda: api_keys.api_keys_revoke_for_user(user=team.owner, reason="revoked_by_user"),
+    )
+    assert errors == []
+    assert not ApiKey.objects.for_user(team.owner).filter(revoked_at__isnull=True).exists()
+    assert AuditEvent.objects.for_org(team.org).filter(action="api_key.revoked").count() == 2
+
+
+def test_deleting_my_account_while_my_key_rotates_both_commit(monkeypatch):
+    alone = MembershipFactory(role=Role.OWNER)
+    org, user = alone.organization, alone.user
+    api_key = issue_key(org, user).api_key
+    errors = _race_a_key_write(monkeypatch, _rotate_key(org, user, api_key), lambda: users.user_delete(user=user))
+    assert errors == []
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert not ApiKey.objects.for_org(org).filter(pk=api_key.pk).exists()
+    assert AuditEvent.objects.for_org(org).filter(action="organization.deleted").exists()
