@@ -122,7 +122,7 @@ def headlines_upload(*, corpus: Corpus, user: User, content: bytes, filename: st
     """Add the readable rows of an uploaded CSV/JSON file; report every rejected row."""
     read = read_upload(content, filename)
     with transaction.atomic():
-        Corpus.all_objects.select_for_update().filter(pk=corpus.pk).first()  # found visible by the caller
+        Corpus.objects.for_org(corpus.organization).select_for_update().filter(pk=corpus.pk).first()
         inserted = headlines_store(corpus, read.rows)
         report = AddReport(read=read, inserted=inserted, duplicates=len(read.rows) - inserted)
         audit_record(
@@ -161,7 +161,7 @@ def event_add(*, corpus: Corpus, user: User, day: str, text: str, source: str = 
 
 def corpus_schedule_index(corpus: Corpus, *, full: bool = False) -> None:
     """Queue an indexing run once the current transaction commits."""
-    Corpus.all_objects.filter(pk=corpus.pk).update(
+    Corpus.objects.for_org(corpus.organization).filter(pk=corpus.pk).update(
         status=Corpus.Status.INDEXING, status_message="Queued", status_changed_at=timezone.now()
     )
     transaction.on_commit(lambda: corpus_index_enqueue(corpus.pk, full=full))
