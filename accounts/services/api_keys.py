@@ -271,24 +271,27 @@ def api_key_revoke(
     if api_key.user_id != membership.user_id and not role_at_least(membership.role, Role.ADMIN):
         raise PermissionDeniedError("Only the key's owner or an admin can revoke it.")
     _ensure_may_manage(api_key=api_key, acting_key=acting_key, role=membership.role)
-    _lock_keys(ApiKey.objects.for_org(organization).filter(pk__in=_key_tree(organization=organization, root=api_key)))
+    tree = _key_tree(organization=organization, root=api_key)
+    _lock_keys(ApiKey.objects.for_org(organization).filter(pk__in=tree))
     api_key.refresh_from_db(fields=["revoked_at"])
     if api_key.revoked_at is None:
         _revoke(api_key, actor=membership.user, details={"owner": api_key.user.email})
-    _revoke_descendants(organization=organization, parent=api_key, actor=membership.user)
+    _revoke_descendants(organization=organization, descendant_ids=tree[1:], actor=membership.user)
     return api_key
 
 
-def _lock_keys(keys: models.QuerySet[ApiKey]) -> None:
+def _lock_keys(keys: models.QuerySet[ApiKey], *, for_delete: bool = False) -> None:
     """Lock key rows, in id order, before the first audit. Auditing publishes an event, which holds
     the organization's event counter until commit, and rotating or revoking a key locks its row and
     then audits: taking key rows after the counter would let each wait for the other (a deadlock).
-    FOR NO KEY UPDATE is the lock revoking (an UPDATE) takes anyway, only earlier."""
-    list(keys.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
+    FOR NO KEY UPDATE is the lock revoking (an UPDATE) takes anyway, only earlier; ``for_delete``
+    takes FOR UPDATE, the lock a DELETE takes."""
+    list(keys.select_for_update(no_key=not for_delete).order_by("pk").values_list("pk", flat=True))
 
 
 def _key_tree(*, organization: Organization, root: ApiKey) -> list[int]:
-    """The key and the active keys created with it (and theirs): what revoking it touches."""
+    """The key and the active keys created with it (and theirs), parents before children: what
+    revoking it touches."""
     ids, frontier = [root.pk], [root.pk]
     while frontier:
         frontier = list(
@@ -312,17 +315,18 @@ def _revoke(api_key: ApiKey, *, actor: User | None, details: dict) -> None:
     )
 
 
-def _revoke_descendants(*, organization: Organization, parent: ApiKey, actor: User | None) -> None:
-    parents = [parent]
-    while parents:
-        children = list(
-            ApiKey.objects.for_org(organization)
-            .filter(created_by_key__in=parents, revoked_at__isnull=True)
-            .select_related("user", "organization")
-        )
-        for child in children:
+def _revoke_descendants(*, organization: Organization, descendant_ids: list[int], actor: User | None) -> None:
+    """Revoke the keys ``_key_tree`` found below a revoked key (locked already), parents first."""
+    keys = (
+        ApiKey.objects.for_org(organization)
+        .filter(revoked_at__isnull=True)
+        .select_related("user", "organization")
+        .in_bulk(descendant_ids)
+    )
+    for key_id in descendant_ids:
+        if key_id in keys:
+            child = keys[key_id]
             _revoke(child, actor=actor, details={"owner": child.user.email, "reason": "parent_revoked"})
-        parents = children
 
 
 def api_keys_lock_for_member(*, organization: Organization, user: User) -> None:
@@ -333,7 +337,7 @@ def api_keys_lock_for_member(*, organization: Organization, user: User) -> None:
 def api_keys_lock_for_user(*, user: User) -> None:
     """Lock every key the user holds, for deleting them (FOR UPDATE, the lock a DELETE takes),
     before anything is audited (see ``_lock_keys``)."""
-    list(ApiKey.objects.for_user(user).select_for_update().order_by("pk").values_list("pk", flat=True))
+    _lock_keys(ApiKey.objects.for_user(user), for_delete=True)
 
 
 def api_keys_revoke_for_member(*, organization: Organization, user: User, actor: User | None) -> int:

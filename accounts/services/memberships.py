@@ -22,13 +22,6 @@ def _lock_memberships(organization: Organization) -> None:
     Organization.objects.select_for_update().filter(pk=organization.pk).first()
 
 
-def _lock_keys_of(*, organization: Organization, membership: Membership) -> None:
-    """Lock the departing member's keys first: before the audit (which holds the event counter,
-    while rotating a key holds the key and then audits) and before the organization's row (a
-    rotation's event row references the organization, which waits for ``_lock_memberships``)."""
-    api_keys_lock_for_member(organization=organization, user=membership.user)
-
-
 def _ensure_not_last_owner(*, organization: Organization, membership: Membership, message: str) -> None:
     if membership.role == Role.OWNER and organization_owner_count(organization=organization) <= 1:
         raise ConflictError(message, code="last_owner")
@@ -91,7 +84,10 @@ def membership_remove(*, organization: Organization, actor_membership: Membershi
     """Remove another member from the organization."""
     if membership.pk == actor_membership.pk:
         raise ApplicationError("Use “Leave organization” to remove yourself.")
-    _lock_keys_of(organization=organization, membership=membership)
+    # The departing member's keys first: before the audit (which holds the event counter, while
+    # rotating a key holds the key and then audits) and before the organization's row (a
+    # rotation's event row references the organization, which waits for _lock_memberships).
+    api_keys_lock_for_member(organization=organization, user=membership.user)
     _lock_memberships(organization)
     membership.refresh_from_db()
     _ensure_can_manage(actor_membership=actor_membership, membership=membership)
@@ -114,7 +110,10 @@ def membership_remove(*, organization: Organization, actor_membership: Membershi
 @transaction.atomic
 def membership_leave(*, organization: Organization, membership: Membership) -> None:
     """A member leaves. The last owner must transfer ownership (or delete the organization) first."""
-    _lock_keys_of(organization=organization, membership=membership)
+    # The departing member's keys first: before the audit (which holds the event counter, while
+    # rotating a key holds the key and then audits) and before the organization's row (a
+    # rotation's event row references the organization, which waits for _lock_memberships).
+    api_keys_lock_for_member(organization=organization, user=membership.user)
     _lock_memberships(organization)
     membership.refresh_from_db()
     _ensure_not_last_owner(
