@@ -13,7 +13,6 @@ from accounts.models import Organization, OrganizationEvent, OrganizationEventCo
 from accounts.realtime import organization_broadcast
 from asterweb.events import Event, EventType
 
-
 _COUNTER = OrganizationEventCounter._meta.db_table
 # One statement takes the next number and holds the counter row until the transaction ends, so
 # concurrent publishers in one organization queue here: no gaps, no duplicates, commit order.
