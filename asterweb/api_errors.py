@@ -127,6 +127,12 @@ _GENERIC_ERRORS = {
 }
 
 
+def generic_json_error(*, status: int, detail: str = "") -> JsonResponse:
+    """An /api/ error that Django made (no DRF exception behind it), in the one shape."""
+    code, default_detail = _GENERIC_ERRORS.get(status, ("error", "The request failed."))
+    return json_error(status=status, code=code, detail=detail or default_detail)
+
+
 class ApiJsonErrorsMiddleware:
     """Under ``/api/`` every error is JSON in the one shape, whoever made it: with ``DEBUG``
     on, Django answers an unmatched URL (a non-integer id) or an unhandled exception with
@@ -141,8 +147,7 @@ class ApiJsonErrorsMiddleware:
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
-        code, detail = _GENERIC_ERRORS.get(response.status_code, ("error", "The request failed."))
-        replaced = json_error(status=response.status_code, code=code, detail=detail)
+        replaced = generic_json_error(status=response.status_code)
         for header in ("Allow", "Retry-After", "WWW-Authenticate"):
             if header in response:
                 replaced[header] = response[header]
